@@ -1,0 +1,90 @@
+"""Config validation: every bad value stops the run before any work, in one line that
+names the field, the value and what is allowed."""
+
+from __future__ import annotations
+
+from vae_jax.data import BINARIZATIONS, DATASETS
+from vae_jax.likelihoods import LIKELIHOODS
+from vae_jax.nets import NETS, conv_stages
+from vae_jax.objectives import OBJECTIVES
+from vae_jax.nets.activations import ACTIVATIONS
+from vae_jax.priors import PRIORS
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+
+
+class ConfigError(ValueError):
+    """A config value that cannot work. The message names field, value and allowed values."""
+
+
+def _fail(field: str, value, allowed: str):
+    raise ConfigError(f"config.{field}={value!r} is invalid: {allowed}")
+
+
+def _choice(c, field: str, options):
+    value = c
+    for part in field.split("."):
+        value = value[part]
+    if value not in options:
+        _fail(field, value, f"choose one of {sorted(options)}")
+
+
+def _positive_int(c, field: str, allow_zero: bool = False):
+    value = c
+    for part in field.split("."):
+        value = value[part]
+    ok = isinstance(value, int) and not isinstance(value, bool)
+    if not ok or value < 0 or (value == 0 and not allow_zero):
+        _fail(field, value, "must be a " + ("non-negative" if allow_zero else "positive")
+              + " integer")
+
+
+def validate_config(c) -> None:
+    _choice(c, "data.name", DATASETS)
+    _choice(c, "data.source", ("auto", "idx", "tfds"))
+    _choice(c, "data.binarize", BINARIZATIONS)
+    _choice(c, "model.net", NETS)
+    _choice(c, "model.likelihood", LIKELIHOODS)
+    _choice(c, "model.prior", PRIORS)
+    _choice(c, "model.activation", ACTIVATIONS)
+    _choice(c, "objective.name", OBJECTIVES)
+    _choice(c, "train.optimizer", OPTIMIZERS)
+    _choice(c, "train.loss_reduction", ("mean", "sum"))
+    for f in ("data.batch_size", "model.latent_dim", "objective.num_samples", "train.num_steps",
+              "train.log_every", "train.checkpoint_every", "train.keep_checkpoints",
+              "train.max_nonfinite_steps", "eval.batch_size", "eval.num_samples",
+              "model.conv_hidden_dim", "data.image_size", "data.synthetic_size"):
+        _positive_int(c, f)
+    for f in ("data.val_size", "eval.max_examples", "eval.num_figure_examples"):
+        _positive_int(c, f, allow_zero=True)
+    if not all(isinstance(h, int) and h > 0 for h in c.model.hidden_dims):
+        _fail("model.hidden_dims", c.model.hidden_dims, "must be a tuple of positive integers")
+    if not c.model.conv_channels or not all(
+        isinstance(h, int) and h > 0 for h in c.model.conv_channels
+    ):
+        _fail("model.conv_channels", c.model.conv_channels, "must be positive integers")
+    if not c.hyper.beta >= 0:
+        _fail("hyper.beta", c.hyper.beta, "must be ≥ 0 (β weights the KL term)")
+    if not c.train.learning_rate > 0:
+        _fail("train.learning_rate", c.train.learning_rate, "must be > 0")
+    if not c.train.grad_clip_norm >= 0:
+        _fail("train.grad_clip_norm", c.train.grad_clip_norm, "must be ≥ 0 (0 turns it off)")
+    if not c.model.gaussian_scale > 0:
+        _fail("model.gaussian_scale", c.model.gaussian_scale, "must be > 0")
+    if not c.model.min_scale > 0:
+        _fail("model.min_scale", c.model.min_scale, "must be > 0")
+    if c.train.checkpoint_every % c.train.log_every:
+        _fail("train.checkpoint_every", c.train.checkpoint_every,
+              f"must be a multiple of train.log_every={c.train.log_every}")
+
+
+def validate_for_data(c, data_shape: tuple[int, ...], num_train: int) -> None:
+    """Checks that need the loaded data set: batch size and image shape."""
+    if c.data.batch_size > num_train:
+        _fail("data.batch_size", c.data.batch_size,
+              f"larger than the training set ({num_train} examples); use at most {num_train}")
+    h, w = data_shape[0], data_shape[1]
+    if c.model.net == "conv" and (h != w or conv_stages(h) is None):
+        _fail("model.net", c.model.net,
+              f"the conv net cannot take {h}×{w} images: it needs square images whose side "
+              "halves down to at most 8 (e.g. 28, 32, 64); use model.net='mlp'")

@@ -1,0 +1,94 @@
+"""The base config every experiment config starts from, and `NAME.py:ARGS` parsing.
+
+Every field a run reads is declared here with its default, so `lock_config=True` turns a
+typo on the command line into an error. Experiment configs in experiments/configs/ call
+`base_config()`, set their fields, and apply `runlocal` via `apply_runlocal`.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+
+def base_config() -> ml_collections.ConfigDict:
+    c = ml_collections.ConfigDict()
+    c.seed = 0
+
+    c.data = ml_collections.ConfigDict()
+    c.data.name = "fashion_mnist"  # fashion_mnist | mnist | binarized_mnist | synthetic
+    c.data.source = "auto"  # auto | idx | tfds
+    c.data.dir = ""  # folder of IDX files; "" = the Debian path for fashion_mnist
+    c.data.tfds_dir = ""  # "" = $TFDS_DATA_DIR or ~/tensorflow_datasets
+    c.data.batch_size = 128
+    c.data.val_size = 5000  # taken from the training split (when it has no validation split)
+    c.data.split_seed = 0  # fixes the validation split and static binarizations
+    c.data.binarize = "dynamic"  # none | dynamic | static | threshold
+    c.data.image_size = 28  # synthetic data only
+    c.data.synthetic_size = 2000  # synthetic data only: training examples
+    c.data.synthetic_seed = 0
+
+    c.model = ml_collections.ConfigDict()
+    c.model.net = "mlp"  # mlp | conv
+    c.model.latent_dim = 20
+    c.model.hidden_dims = (512, 256)  # mlp: encoder widths; the decoder mirrors them
+    c.model.conv_channels = (32, 64)  # conv: channels per stride-2 stage (last one repeats)
+    c.model.conv_hidden_dim = 256
+    c.model.activation = "relu"
+    c.model.likelihood = "bernoulli"  # bernoulli | gaussian
+    c.model.gaussian_scale = 1.0  # fixed σ of the gaussian likelihood (1.0 = MSE)
+    c.model.learn_scale = False  # gaussian: decoder also outputs a per-pixel σ
+    c.model.min_scale = 1e-3  # floor of a learned σ
+    c.model.prior = "standard_normal"
+
+    c.objective = ml_collections.ConfigDict()
+    c.objective.name = "elbo"  # elbo | autoencoder
+    c.objective.num_samples = 1  # L, Monte Carlo samples of z per example
+
+    c.hyper = ml_collections.ConfigDict()
+    c.hyper.beta = 1.0
+
+    c.train = ml_collections.ConfigDict()
+    c.train.num_steps = 10_000
+    c.train.learning_rate = 1e-3
+    c.train.optimizer = "adam"  # adam | adamw | sgd
+    c.train.loss_reduction = "mean"  # mean | sum over the batch
+    c.train.grad_clip_norm = 0.0  # 0 = off
+    c.train.log_every = 100  # also the number of steps fused into one jitted call
+    c.train.checkpoint_every = 1000  # a multiple of log_every
+    c.train.keep_checkpoints = 2
+    c.train.max_nonfinite_steps = 50  # stop after this many consecutive skipped steps
+
+    c.eval = ml_collections.ConfigDict()
+    c.eval.batch_size = 500
+    c.eval.num_samples = 1  # L for the test-set ELBO
+    c.eval.max_examples = 0  # 0 = the whole test set
+    c.eval.num_figure_examples = 16
+    return c
+
+
+def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
+    """Parse 'runlocal,beta=4,arch=conv' against typed defaults (big_vision style)."""
+    out = ml_collections.ConfigDict(defaults)
+    for item in filter(None, (arg or "").split(",")):
+        key, _, value = item.partition("=")
+        if key not in defaults:
+            raise ValueError(f"unknown config argument '{key}'; known: {sorted(defaults)}")
+        default = defaults[key]
+        if not _:
+            out[key] = True
+        elif isinstance(default, bool):
+            out[key] = value.lower() in ("1", "true", "yes")
+        else:
+            out[key] = type(default)(value)
+    return out
+
+
+def apply_runlocal(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """Shrink any config to a run of a few seconds (a smoke test of the whole pipeline)."""
+    c.data.batch_size = min(c.data.batch_size, 32)
+    c.train.num_steps = 40
+    c.train.log_every = 10
+    c.train.checkpoint_every = 20
+    c.eval.max_examples = 200
+    c.eval.batch_size = 100
+    return c

@@ -1,0 +1,17 @@
+"""Data: sources (IDX files, tfds, synthetic) -> Dataset -> per-step batch indices."""
+
+from vae_jax.data.errors import DataError
+from vae_jax.data.pipeline import BINARIZATIONS, Dataset, batch_indices, load_dataset
+from vae_jax.data.sources import DEBIAN_FASHION_MNIST_DIR
+
+DATASETS = ("fashion_mnist", "mnist", "binarized_mnist", "synthetic")
+
+__all__ = [
+    "BINARIZATIONS",
+    "DATASETS",
+    "DEBIAN_FASHION_MNIST_DIR",
+    "DataError",
+    "Dataset",
+    "batch_indices",
+    "load_dataset",
+]

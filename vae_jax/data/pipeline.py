@@ -1,0 +1,99 @@
+"""From raw splits to a training-ready Dataset: validation split, binarization, batch order.
+
+Images stay uint8 in 0..255 (binary images as 0/255) until they reach the device, where
+train.py scales them to [0, 1] and, for dynamic binarization, draws x ~ Bernoulli(x/255)
+with the step's key. The batch order is a pure function of (seed, step): epoch e uses the
+permutation `default_rng([seed, e])`, so a resumed run sees exactly the batches an
+uninterrupted run would have seen.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from vae_jax.data.errors import DataError
+from vae_jax.data.sources import load_images
+
+BINARIZATIONS = ("none", "dynamic", "static", "threshold")
+
+
+class Dataset(NamedTuple):
+    train_x: np.ndarray  # [N, H, W, C] uint8
+    train_y: np.ndarray  # [N] int32 (-1: unlabelled)
+    val_x: np.ndarray
+    val_y: np.ndarray
+    test_x: np.ndarray
+    test_y: np.ndarray
+    name: str
+    binarization: str
+    description: str
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.train_x.shape[1:])
+
+
+def _static_binarize(x: np.ndarray, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.where(rng.uniform(size=x.shape) < x / 255.0, 255, 0).astype(np.uint8)
+
+
+def load_dataset(data_config) -> Dataset:
+    """Load `data_config.name`, split off validation data and apply the binarization."""
+    dc = data_config
+    raw = load_images(dc.name, dc)
+    train_x, train_y = raw["train"]
+    test_x, test_y = raw["test"]
+    if train_x.ndim != 4 or train_x.dtype != np.uint8:
+        raise DataError(f"data set '{dc.name}' gave images {train_x.shape} {train_x.dtype}")
+    if "val" in raw:
+        val_x, val_y = raw["val"]
+    else:
+        if dc.val_size >= len(train_x):
+            raise DataError(
+                f"config.data.val_size={dc.val_size} leaves no training data "
+                f"({len(train_x)} examples); use a value below {len(train_x)}"
+            )
+        perm = np.random.default_rng(dc.split_seed).permutation(len(train_x))
+        val_idx, train_idx = np.sort(perm[: dc.val_size]), np.sort(perm[dc.val_size :])
+        val_x, val_y = train_x[val_idx], train_y[val_idx]
+        train_x, train_y = train_x[train_idx], train_y[train_idx]
+
+    b = dc.binarize
+    seed = dc.split_seed + 1
+    if b == "threshold":
+        train_x, val_x, test_x = (np.where(a > 127, 255, 0).astype(np.uint8)
+                                  for a in (train_x, val_x, test_x))
+    elif b == "static":
+        train_x, val_x, test_x = (_static_binarize(a, seed + i)
+                                  for i, a in enumerate((train_x, val_x, test_x)))
+    elif b == "dynamic":  # train: resampled each step on device; eval splits: fixed draw
+        val_x, test_x = _static_binarize(val_x, seed + 1), _static_binarize(test_x, seed + 2)
+    description = {
+        "none": "pixel intensities scaled to [0, 1], not binarized",
+        "threshold": "binarized by thresholding at 0.5",
+        "static": f"binarized once by Bernoulli sampling (numpy seed {seed}+split)",
+        "dynamic": "train: Bernoulli(x/255) redrawn every step; val/test: one fixed "
+        f"Bernoulli draw (numpy seeds {seed + 1}, {seed + 2})",
+    }[b]
+    if dc.name == "binarized_mnist":
+        description = "Larochelle & Murray 2011 fixed binarization (tfds binarized_mnist)"
+    return Dataset(train_x, train_y, val_x, val_y, test_x, test_y, dc.name, b, description)
+
+
+def batch_indices(num_examples: int, batch_size: int, seed: int, start: int, num_steps: int):
+    """Example indices for steps [start, start + num_steps): [num_steps, batch_size] int32.
+
+    Epochs drop the last incomplete batch; epoch e is the permutation default_rng([seed, e]).
+    """
+    per_epoch = num_examples // batch_size
+    out = np.empty((num_steps, batch_size), dtype=np.int32)
+    cache: dict[int, np.ndarray] = {}
+    for i, step in enumerate(range(start, start + num_steps)):
+        epoch, pos = divmod(step, per_epoch)
+        if epoch not in cache:
+            cache[epoch] = np.random.default_rng([seed, epoch]).permutation(num_examples)
+        out[i] = cache[epoch][pos * batch_size : (pos + 1) * batch_size]
+    return out

@@ -1,0 +1,1 @@
+"""Evaluation: one metric per file, each a pure function of (graphdef, params, data, key)."""

@@ -1,0 +1,1 @@
+"""Figures drawn from a trained model's params and a data set; nothing here trains."""

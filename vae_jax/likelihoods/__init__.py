@@ -1,0 +1,11 @@
+"""Likelihood registry: name -> make(model_config) -> Likelihood."""
+
+from vae_jax.likelihoods import bernoulli, gaussian
+from vae_jax.likelihoods.base import Likelihood
+
+LIKELIHOODS = {
+    "bernoulli": bernoulli.make,
+    "gaussian": gaussian.make,
+}
+
+__all__ = ["LIKELIHOODS", "Likelihood"]

@@ -1,0 +1,56 @@
+"""Gaussian likelihood N(x; μ(z), σ²) for continuous data (Kingma & Welling 2013, App. C.2).
+
+Two variants, chosen by `model.learn_scale`:
+- fixed σ = `model.gaussian_scale` (σ = 1 is the MSE loss up to a constant: ½‖x − μ‖² + D/2·log 2π);
+- learned per-pixel σ: the decoder emits [μ, raw] per channel and
+  log σ = m + softplus(raw − m) with m = log(`model.min_scale`), a smooth floor that stops
+  σ → 0 from sending the likelihood to +∞ on pixels that are constant in the data.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+
+from vae_jax.likelihoods.base import Likelihood, sum_event
+
+_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+def _split(out: jax.Array, learned: bool, log_scale_fixed: float, log_min: float):
+    if not learned:
+        return out, jnp.full_like(out, log_scale_fixed)
+    mu, raw = jnp.split(out, 2, axis=-1)
+    return mu, log_min + jax.nn.softplus(raw - log_min)
+
+
+def _log_prob(out, x, *, learned, log_scale_fixed, log_min):
+    mu, log_scale = _split(out, learned, log_scale_fixed, log_min)
+    z = (x - mu) * jnp.exp(-log_scale)
+    return sum_event(-0.5 * jnp.square(z) - log_scale - _HALF_LOG_2PI, x)
+
+
+def _mean(out, *, learned, log_scale_fixed, log_min):
+    return _split(out, learned, log_scale_fixed, log_min)[0]
+
+
+def _sample(key, out, *, learned, log_scale_fixed, log_min):
+    mu, log_scale = _split(out, learned, log_scale_fixed, log_min)
+    return mu + jnp.exp(log_scale) * jax.random.normal(key, mu.shape, mu.dtype)
+
+
+def make(model_config=None) -> Likelihood:
+    learned = bool(getattr(model_config, "learn_scale", False))
+    scale = float(getattr(model_config, "gaussian_scale", 1.0))
+    min_scale = float(getattr(model_config, "min_scale", 1e-3))
+    kw = dict(learned=learned, log_scale_fixed=math.log(scale), log_min=math.log(min_scale))
+    return Likelihood(
+        "gaussian",
+        2 if learned else 1,
+        partial(_log_prob, **kw),
+        partial(_mean, **kw),
+        partial(_sample, **kw),
+    )

@@ -1,0 +1,99 @@
+"""Convolutional encoder and decoder, sized from the input shape.
+
+The encoder halves the image with stride-2 3×3 convolutions while the side is even and
+larger than 7 (28 → 14 → 7, 32 → 16 → 8 → 4, 64 → 32 → 16 → 8 → 4); the decoder mirrors it
+with stride-2 transposed convolutions. `conv_stages(side)` is the single place that rule
+lives, and config validation uses it to reject sizes it cannot take.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from vae_jax.distributions import DiagGaussian
+from vae_jax.nets.activations import ACTIVATIONS
+
+MAX_FINAL_SIDE = 8
+
+
+def conv_stages(side: int) -> int | None:
+    """Number of stride-2 stages for a square image of this side, or None if unsupported."""
+    stages = 0
+    while side % 2 == 0 and side > 7:
+        side //= 2
+        stages += 1
+    return stages if stages > 0 and side <= MAX_FINAL_SIDE else None
+
+
+def _stage_channels(channels: Sequence[int], stages: int) -> list[int]:
+    channels = list(channels)
+    return [channels[min(i, len(channels) - 1)] for i in range(stages)]
+
+
+def _flatten_leading(x: jax.Array, event_ndim: int):
+    lead = x.shape[: x.ndim - event_ndim]
+    return x.reshape(-1, *x.shape[x.ndim - event_ndim :]), lead
+
+
+class ConvEncoder(nnx.Module):
+    """x [..., H, W, C] -> DiagGaussian([..., D])."""
+
+    def __init__(self, input_shape, latent_dim, channels, hidden_dim, activation, *, rngs):
+        h, _, c = input_shape
+        stages = conv_stages(h)
+        chans = _stage_channels(channels, stages)
+        ins = [c, *chans[:-1]]
+        self.convs = nnx.List(
+            [
+                nnx.Conv(a, b, (3, 3), strides=2, padding="SAME", rngs=rngs)
+                for a, b in zip(ins, chans, strict=True)
+            ]
+        )
+        side = h // 2**stages
+        self.dense = nnx.Linear(side * side * chans[-1], hidden_dim, rngs=rngs)
+        self.out = nnx.Linear(hidden_dim, 2 * latent_dim, rngs=rngs)
+        self.activation = activation
+
+    def __call__(self, x: jax.Array) -> DiagGaussian:
+        act = ACTIVATIONS[self.activation]
+        h, lead = _flatten_leading(x, 3)
+        for conv in self.convs:
+            h = act(conv(h))
+        h = act(self.dense(h.reshape(h.shape[0], -1)))
+        loc, log_scale = jnp.split(self.out(h).reshape(*lead, -1), 2, axis=-1)
+        return DiagGaussian(loc, log_scale)
+
+
+class ConvDecoder(nnx.Module):
+    """z [..., D] -> decoder_out [..., H, W, C * num_params]."""
+
+    def __init__(self, output_shape, latent_dim, channels, hidden_dim, activation, *, rngs):
+        h, _, c_out = output_shape
+        stages = conv_stages(h)
+        chans = list(reversed(_stage_channels(channels, stages)))
+        self.side, self.first_channels = h // 2**stages, chans[0]
+        self.dense = nnx.Linear(latent_dim, hidden_dim, rngs=rngs)
+        self.project = nnx.Linear(hidden_dim, self.side * self.side * chans[0], rngs=rngs)
+        outs = [*chans[1:], chans[-1]]
+        self.deconvs = nnx.List(
+            [
+                nnx.ConvTranspose(a, b, (3, 3), strides=(2, 2), padding="SAME", rngs=rngs)
+                for a, b in zip(chans, outs, strict=True)
+            ]
+        )
+        self.out = nnx.Conv(outs[-1], c_out, (3, 3), padding="SAME", rngs=rngs)
+        self.activation = activation
+
+    def __call__(self, z: jax.Array) -> jax.Array:
+        act = ACTIVATIONS[self.activation]
+        h, lead = _flatten_leading(z, 1)
+        h = act(self.project(act(self.dense(h))))
+        h = h.reshape(-1, self.side, self.side, self.first_channels)
+        for deconv in self.deconvs:
+            h = act(deconv(h))
+        out = self.out(h)
+        return out.reshape(*lead, *out.shape[1:])

@@ -1,0 +1,219 @@
+"""The pure train step, a scanned multi-step, and the train-and-evaluate loop.
+
+The step is a pure function of (TrainState, batch, key, Hyper): the model enters as
+params only (`nnx.merge(graphdef, params)` inside the traced function), the per-step key
+is `fold_in(key, step)`, and Hyper is traced so a β-sweep can `vmap` it. Several steps
+run inside one jitted `lax.scan` over device-resident data (vdm's trick), and a step whose
+loss or gradient is non-finite is skipped on the device and counted (vdvae's guard).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+
+from vae_jax import checkpoint, config_check
+from vae_jax.data import batch_indices, load_dataset
+from vae_jax.hyper import Hyper, hyper_from_config
+from vae_jax.model import build_model
+from vae_jax.objectives import OBJECTIVES
+
+# Metrics that depend on the wall clock; everything else a run logs is a function of the seed.
+TIMING_KEYS = ("examples_per_sec", "elapsed_sec")
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss stayed non-finite; the message names the step range and the checkpoint."""
+
+
+class TrainState(NamedTuple):
+    step: jax.Array  # int32 []
+    params: nnx.State
+    opt_state: optax.OptState
+    nonfinite_steps: jax.Array  # int32 [], total skipped updates
+    nonfinite_streak: jax.Array  # int32 [], consecutive skipped updates up to `step`
+
+
+def make_optimizer(train_config) -> optax.GradientTransformation:
+    opt = {"adam": optax.adam, "adamw": optax.adamw, "sgd": optax.sgd}[train_config.optimizer]
+    tx = opt(train_config.learning_rate)
+    if train_config.grad_clip_norm > 0:
+        tx = optax.chain(optax.clip_by_global_norm(train_config.grad_clip_norm), tx)
+    return tx
+
+
+def to_model_input(batch_u8: jax.Array, key: jax.Array, dynamic_binarize: bool) -> jax.Array:
+    """uint8 images -> float32 in [0, 1]; dynamic binarization draws x ~ Bernoulli(x/255)."""
+    x = batch_u8.astype(jnp.float32) / 255.0
+    if dynamic_binarize:
+        x = jax.random.bernoulli(key, x).astype(jnp.float32)
+    return x
+
+
+def make_train_step(graphdef, objective, tx, *, dynamic_binarize: bool = False):
+    """Return the pure step (state, batch_u8 [B, H, W, C], key, hyper) -> (state, metrics)."""
+
+    def train_step(state: TrainState, batch_u8: jax.Array, key: jax.Array, hyper: Hyper):
+        k_data, k_obj = jax.random.split(jax.random.fold_in(key, state.step))
+        x = to_model_input(batch_u8, k_data, dynamic_binarize)
+
+        def loss_fn(params):
+            return objective(nnx.merge(graphdef, params), x, k_obj, hyper)
+
+        (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+        grad_norm = optax.global_norm(grads)
+        updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        ok = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+        keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
+        bad = 1 - ok.astype(jnp.int32)
+        new_state = TrainState(
+            step=state.step + 1,
+            params=keep(params, state.params),
+            opt_state=keep(opt_state, state.opt_state),
+            nonfinite_steps=state.nonfinite_steps + bad,
+            nonfinite_streak=jnp.where(ok, 0, state.nonfinite_streak + 1),
+        )
+        return new_state, {**metrics, "grad_norm": grad_norm, "finite": ok}
+
+    return train_step
+
+
+def make_multi_step(train_step):
+    """Scan `train_step` over index rows [n, B] into device data [N, H, W, C].
+
+    Returns (state, metrics): metrics are averaged over the steps whose update was finite.
+    """
+
+    def multi_step(state, data_u8, indices, key, hyper):
+        def body(s, idx):
+            return train_step(s, data_u8[idx], key, hyper)
+
+        state, per_step = jax.lax.scan(body, state, indices)
+        ok = per_step.pop("finite")
+        count = jnp.maximum(ok.sum(), 1)
+        means = {k: jnp.where(ok, v, 0.0).sum() / count for k, v in per_step.items()}
+        return state, means
+
+    return multi_step
+
+
+def init_state(params, tx) -> TrainState:
+    zero = lambda: jnp.zeros((), jnp.int32)  # distinct buffers: the state is donated
+    return TrainState(zero(), params, tx.init(params), zero(), zero())
+
+
+def setup(config, data_shape):
+    """(graphdef, initial TrainState, tx, objective, train key) from a config. Deterministic."""
+    init_key, train_key = jax.random.split(jax.random.key(config.seed))
+    graphdef, params = nnx.split(build_model(config.model, data_shape, init_key))
+    tx = make_optimizer(config.train)
+    objective = OBJECTIVES[config.objective.name](config.objective, config.train.loss_reduction)
+    return graphdef, init_state(params, tx), tx, objective, train_key
+
+
+def _check_same_model(workdir: str, config) -> None:
+    path = os.path.join(workdir, "config.json")
+    if not os.path.exists(path):
+        return
+    with open(path) as f:
+        saved = json.load(f)
+    current = json.loads(config.to_json())
+    for section in ("model", "objective", "data"):
+        if saved.get(section) != current.get(section):
+            raise config_check.ConfigError(
+                f"config.{section} differs from the run already in {workdir} "
+                f"(saved: {saved.get(section)}); resume with the same config or use a new --workdir"
+            )
+
+
+def _rewind_metrics(path: str, step: int) -> None:
+    """Drop logged lines past the restored checkpoint, so a resumed log has no duplicates."""
+    if not os.path.exists(path):
+        return
+    with open(path) as f:
+        lines = [ln for ln in f if ln.strip() and json.loads(ln)["step"] <= step]
+    with open(path, "w") as f:
+        f.writelines(lines)
+
+
+def _format_eta(seconds: float) -> str:
+    m, s = divmod(int(seconds), 60)
+    return f"{m // 60}h{m % 60:02d}m" if m >= 60 else f"{m}m{s:02d}s"
+
+
+def train_and_evaluate(config, workdir: str) -> dict:
+    """Train `config` in `workdir` (resuming from its last checkpoint) and write the outputs.
+
+    Returns the summary dict also written to summary.json.
+    """
+    from vae_jax.evaluate.summary import finalize_run  # evaluation imports train helpers
+
+    config_check.validate_config(config)
+    os.makedirs(workdir, exist_ok=True)
+    _check_same_model(workdir, config)
+    dataset = load_dataset(config.data)
+    config_check.validate_for_data(config, dataset.shape, len(dataset.train_x))
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+        f.write(config.to_json(indent=2))
+
+    graphdef, state, tx, objective, train_key = setup(config, dataset.shape)
+    hyper = hyper_from_config(config.hyper)
+    step_fn = make_train_step(
+        graphdef, objective, tx, dynamic_binarize=config.data.binarize == "dynamic"
+    )
+    multi_step = jax.jit(make_multi_step(step_fn), donate_argnums=(0,))
+
+    ckpt = checkpoint.Checkpointer(workdir, config.train.keep_checkpoints)
+    metrics_path = os.path.join(workdir, "metrics.jsonl")
+    start = ckpt.latest_step()
+    if start is not None:
+        state = ckpt.restore(state)
+        _rewind_metrics(metrics_path, start)
+        print(f"Resumed from checkpoint at step {start} in {ckpt.directory}", flush=True)
+    elif os.path.exists(metrics_path):
+        os.remove(metrics_path)
+
+    tc, batch = config.train, config.data.batch_size
+    train_data = jax.device_put(dataset.train_x)
+    step = int(state.step)
+    last_saved = start
+    t0, done_at_t0 = time.time(), step
+    while step < tc.num_steps:
+        n = min(tc.log_every - step % tc.log_every, tc.num_steps - step)
+        idx = batch_indices(len(dataset.train_x), batch, config.seed, step, n)
+        t_chunk = time.time()
+        state, metrics = multi_step(state, train_data, jnp.asarray(idx), train_key, hyper)
+        metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+        step = int(state.step)
+        streak = int(state.nonfinite_streak)
+        if streak >= tc.max_nonfinite_steps:
+            where = f"step {last_saved} in {ckpt.directory}" if last_saved is not None else "none"
+            raise NonFiniteLossError(
+                f"loss was non-finite for {streak} consecutive steps ({step - streak}..{step - 1});"
+                f" those updates were skipped. Last good checkpoint: {where}. Fix: lower "
+                "train.learning_rate, set train.grad_clip_norm, or check the data."
+            )
+        elapsed = time.time() - t0
+        rate = n * batch / max(time.time() - t_chunk, 1e-9)
+        record = {"step": step, **metrics, "nonfinite_steps": int(state.nonfinite_steps),
+                  "examples_per_sec": rate, "elapsed_sec": elapsed}
+        with open(metrics_path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        eta = elapsed / max(step - done_at_t0, 1) * (tc.num_steps - step)
+        print(f"step {step:>6}/{tc.num_steps} | loss {metrics['loss']:9.3f} | "
+              f"elbo {metrics['elbo']:9.3f} | kl {metrics['kl']:7.3f} | "
+              f"{rate:9,.0f} ex/s | ETA {_format_eta(eta)}", flush=True)
+        if step % tc.checkpoint_every == 0 or step == tc.num_steps:
+            ckpt.save(step, state)
+            last_saved = step
+    ckpt.close()
+    return finalize_run(config, workdir, dataset, graphdef, state.params)
