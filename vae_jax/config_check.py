@@ -6,8 +6,8 @@ from __future__ import annotations
 from vae_jax.data import BINARIZATIONS, DATASETS
 from vae_jax.likelihoods import LIKELIHOODS
 from vae_jax.nets import NETS, conv_stages
-from vae_jax.objectives import OBJECTIVES
 from vae_jax.nets.activations import ACTIVATIONS
+from vae_jax.objectives import OBJECTIVES
 from vae_jax.priors import PRIORS
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -35,8 +35,9 @@ def _positive_int(c, field: str, allow_zero: bool = False):
         value = value[part]
     ok = isinstance(value, int) and not isinstance(value, bool)
     if not ok or value < 0 or (value == 0 and not allow_zero):
-        _fail(field, value, "must be a " + ("non-negative" if allow_zero else "positive")
-              + " integer")
+        _fail(
+            field, value, "must be a " + ("non-negative" if allow_zero else "positive") + " integer"
+        )
 
 
 def validate_config(c) -> None:
@@ -50,10 +51,21 @@ def validate_config(c) -> None:
     _choice(c, "objective.name", OBJECTIVES)
     _choice(c, "train.optimizer", OPTIMIZERS)
     _choice(c, "train.loss_reduction", ("mean", "sum"))
-    for f in ("data.batch_size", "model.latent_dim", "objective.num_samples", "train.num_steps",
-              "train.log_every", "train.checkpoint_every", "train.keep_checkpoints",
-              "train.max_nonfinite_steps", "eval.batch_size", "eval.num_samples",
-              "model.conv_hidden_dim", "data.image_size", "data.synthetic_size"):
+    for f in (
+        "data.batch_size",
+        "model.latent_dim",
+        "objective.num_samples",
+        "train.num_steps",
+        "train.log_every",
+        "train.checkpoint_every",
+        "train.keep_checkpoints",
+        "train.max_nonfinite_steps",
+        "eval.batch_size",
+        "eval.num_samples",
+        "model.conv_hidden_dim",
+        "data.image_size",
+        "data.synthetic_size",
+    ):
         _positive_int(c, f)
     for f in ("data.val_size", "eval.max_examples", "eval.num_figure_examples"):
         _positive_int(c, f, allow_zero=True)
@@ -74,17 +86,26 @@ def validate_config(c) -> None:
     if not c.model.min_scale > 0:
         _fail("model.min_scale", c.model.min_scale, "must be > 0")
     if c.train.checkpoint_every % c.train.log_every:
-        _fail("train.checkpoint_every", c.train.checkpoint_every,
-              f"must be a multiple of train.log_every={c.train.log_every}")
+        _fail(
+            "train.checkpoint_every",
+            c.train.checkpoint_every,
+            f"must be a multiple of train.log_every={c.train.log_every}",
+        )
 
 
 def validate_for_data(c, data_shape: tuple[int, ...], num_train: int) -> None:
     """Checks that need the loaded data set: batch size and image shape."""
     if c.data.batch_size > num_train:
-        _fail("data.batch_size", c.data.batch_size,
-              f"larger than the training set ({num_train} examples); use at most {num_train}")
+        _fail(
+            "data.batch_size",
+            c.data.batch_size,
+            f"larger than the training set ({num_train} examples); use at most {num_train}",
+        )
     h, w = data_shape[0], data_shape[1]
     if c.model.net == "conv" and (h != w or conv_stages(h) is None):
-        _fail("model.net", c.model.net,
-              f"the conv net cannot take {h}×{w} images: it needs square images whose side "
-              "halves down to at most 8 (e.g. 28, 32, 64); use model.net='mlp'")
+        _fail(
+            "model.net",
+            c.model.net,
+            f"the conv net cannot take {h}×{w} images: it needs square images whose side "
+            "halves down to at most 8 (e.g. 28, 32, 64); use model.net='mlp'",
+        )

@@ -51,12 +51,13 @@ class DiagGaussian:
         """
         shape = self.loc.shape if num_samples is None else (num_samples, *self.loc.shape)
         eps = jax.random.normal(key, shape, dtype=self.loc.dtype)
-        return self.loc + self.scale * eps
+        return jnp.broadcast_to(self.loc, shape) + jnp.broadcast_to(self.scale, shape) * eps
 
     def log_prob(self, z: jax.Array) -> jax.Array:
         """log q(z). z: [..., D] broadcastable against loc -> [...]"""
-        u = (z - self.loc) * jnp.exp(-self.log_scale)
-        return -0.5 * jnp.sum(jnp.square(u) + _LOG_2PI + 2.0 * self.log_scale, axis=-1)
+        loc, log_scale = (jnp.broadcast_to(a, z.shape) for a in (self.loc, self.log_scale))
+        u = (z - loc) * jnp.exp(-log_scale)
+        return -0.5 * jnp.sum(jnp.square(u) + _LOG_2PI + 2.0 * log_scale, axis=-1)
 
     def sample_and_log_prob(
         self, key: jax.Array, num_samples: int | None = None

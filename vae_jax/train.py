@@ -16,7 +16,6 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 from flax import nnx
 
@@ -204,14 +203,22 @@ def train_and_evaluate(config, workdir: str) -> dict:
             )
         elapsed = time.time() - t0
         rate = n * batch / max(time.time() - t_chunk, 1e-9)
-        record = {"step": step, **metrics, "nonfinite_steps": int(state.nonfinite_steps),
-                  "examples_per_sec": rate, "elapsed_sec": elapsed}
+        record = {
+            "step": step,
+            **metrics,
+            "nonfinite_steps": int(state.nonfinite_steps),
+            "examples_per_sec": rate,
+            "elapsed_sec": elapsed,
+        }
         with open(metrics_path, "a") as f:
             f.write(json.dumps(record) + "\n")
         eta = elapsed / max(step - done_at_t0, 1) * (tc.num_steps - step)
-        print(f"step {step:>6}/{tc.num_steps} | loss {metrics['loss']:9.3f} | "
-              f"elbo {metrics['elbo']:9.3f} | kl {metrics['kl']:7.3f} | "
-              f"{rate:9,.0f} ex/s | ETA {_format_eta(eta)}", flush=True)
+        print(
+            f"step {step:>6}/{tc.num_steps} | loss {metrics['loss']:9.3f} | "
+            f"elbo {metrics['elbo']:9.3f} | kl {metrics['kl']:7.3f} | "
+            f"{rate:9,.0f} ex/s | ETA {_format_eta(eta)}",
+            flush=True,
+        )
         if step % tc.checkpoint_every == 0 or step == tc.num_steps:
             ckpt.save(step, state)
             last_saved = step

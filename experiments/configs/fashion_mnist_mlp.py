@@ -1,6 +1,6 @@
 """MLP VAE on Fashion-MNIST (the default run of `make train`).
 
-    python -m vae_jax.main --config=experiments/configs/fashion_mnist_mlp.py --workdir=runs/fmnist_mlp
+    python -m vae_jax.main --config=experiments/configs/fashion_mnist_mlp.py --workdir=runs/fmnist
 
 784-512-256-20 ReLU MLP encoder/decoder, Bernoulli likelihood on dynamically binarized
 Fashion-MNIST, Adam 1e-3, batch 128, 8000 steps (~19 epochs of 55k). Prints a test ELBO of

@@ -64,11 +64,13 @@ def load_dataset(data_config) -> Dataset:
     b = dc.binarize
     seed = dc.split_seed + 1
     if b == "threshold":
-        train_x, val_x, test_x = (np.where(a > 127, 255, 0).astype(np.uint8)
-                                  for a in (train_x, val_x, test_x))
+        train_x, val_x, test_x = (
+            np.where(a > 127, 255, 0).astype(np.uint8) for a in (train_x, val_x, test_x)
+        )
     elif b == "static":
-        train_x, val_x, test_x = (_static_binarize(a, seed + i)
-                                  for i, a in enumerate((train_x, val_x, test_x)))
+        train_x, val_x, test_x = (
+            _static_binarize(a, seed + i) for i, a in enumerate((train_x, val_x, test_x))
+        )
     elif b == "dynamic":  # train: resampled each step on device; eval splits: fixed draw
         val_x, test_x = _static_binarize(val_x, seed + 1), _static_binarize(test_x, seed + 2)
     description = {

@@ -78,8 +78,10 @@ def load_images(name: str, data_config) -> dict[str, tuple[np.ndarray, np.ndarra
     source = data_config.source
     directory = data_config.dir or DEFAULT_DIRS.get(name, "")
     if source in ("auto", "idx") and name in ("mnist", "fashion_mnist"):
-        if directory and idx.has_idx_split(directory, "train") and idx.has_idx_split(
-            directory, "test"
+        if (
+            directory
+            and idx.has_idx_split(directory, "train")
+            and idx.has_idx_split(directory, "test")
         ):
             return {s: idx.load_idx_split(directory, s) for s in ("train", "test")}
         if source == "idx":
@@ -107,7 +109,9 @@ def synthetic(data_config) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     def split(n):
         y = rng.integers(0, 10, size=n).astype(np.int32)
         shifts = rng.integers(-2, 3, size=(n, 2))
-        x = np.stack([np.roll(protos[c], tuple(s), axis=(0, 1)) for c, s in zip(y, shifts)])
+        x = np.stack(
+            [np.roll(protos[c], tuple(s), axis=(0, 1)) for c, s in zip(y, shifts, strict=True)]
+        )
         x = np.clip(x * 0.9 + 0.05 + rng.normal(0, 0.05, size=x.shape), 0, 1)
         return (x * 255).round().astype(np.uint8)[..., None], y
 

@@ -20,8 +20,15 @@ def _batch_terms(graphdef, params, x_u8, key, num_samples):
     return elbo_terms(nnx.merge(graphdef, params), x, key, num_samples)
 
 
-def dataset_elbo(graphdef, params, images_u8: np.ndarray, key: jax.Array, *,
-                 num_samples: int = 1, batch_size: int = 500) -> dict[str, np.ndarray]:
+def dataset_elbo(
+    graphdef,
+    params,
+    images_u8: np.ndarray,
+    key: jax.Array,
+    *,
+    num_samples: int = 1,
+    batch_size: int = 500,
+) -> dict[str, np.ndarray]:
     """Per-example log_px, kl and elbo (nats) over `images_u8` [N, H, W, C]. Each [N].
 
     The last batch is padded to `batch_size` (one compilation) and the padding dropped.
@@ -34,8 +41,9 @@ def dataset_elbo(graphdef, params, images_u8: np.ndarray, key: jax.Array, *,
         pad = batch_size - len(chunk)
         if pad:
             chunk = np.concatenate([chunk, np.zeros((pad, *chunk.shape[1:]), chunk.dtype)])
-        terms = _batch_terms(graphdef, params, jnp.asarray(chunk), jax.random.fold_in(key, i),
-                             num_samples)
+        terms = _batch_terms(
+            graphdef, params, jnp.asarray(chunk), jax.random.fold_in(key, i), num_samples
+        )
         for k, v in jax.device_get(terms).items():
             out.setdefault(k, []).append(np.asarray(v)[: batch_size - pad])
     return {k: np.concatenate(v) for k, v in out.items()}

@@ -23,8 +23,14 @@ def test_elbo_summary(config, dataset, graphdef, params) -> dict:
     if config.eval.max_examples:
         test_x = test_x[: config.eval.max_examples]
     key = jax.random.fold_in(jax.random.key(config.seed), 10**6)  # independent of training
-    terms = dataset_elbo(graphdef, params, test_x, key, num_samples=config.eval.num_samples,
-                         batch_size=min(config.eval.batch_size, len(test_x)))
+    terms = dataset_elbo(
+        graphdef,
+        params,
+        test_x,
+        key,
+        num_samples=config.eval.num_samples,
+        batch_size=min(config.eval.batch_size, len(test_x)),
+    )
     dims = int(np.prod(dataset.shape))
     elbo = float(terms["elbo"].mean())
     return {
@@ -56,14 +62,19 @@ def finalize_run(config, workdir: str, dataset, graphdef, params) -> dict:
     figure_key = jax.random.fold_in(jax.random.key(config.seed), 10**6 + 1)
     n = config.eval.num_figure_examples
     if n:
-        sample_figures.reconstructions(os.path.join(workdir, "reconstructions.png"),
-                                       graphdef, params, dataset.test_x, ncols=n)
-        sample_figures.samples(os.path.join(workdir, "samples.png"), graphdef, params,
-                               figure_key, num=64)
+        sample_figures.reconstructions(
+            os.path.join(workdir, "reconstructions.png"), graphdef, params, dataset.test_x, ncols=n
+        )
+        sample_figures.samples(
+            os.path.join(workdir, "samples.png"), graphdef, params, figure_key, num=64
+        )
     with open(os.path.join(workdir, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
-    print(f"test ELBO {summary['test_elbo_nats']:.2f} nats/example "
-          f"(log p(x|z) {summary['test_log_px_nats']:.2f}, KL {summary['test_kl_nats']:.2f}; "
-          f"{summary['test_bits_per_dim']:.4f} bits/dim) on {summary['num_test_examples']} "
-          f"{dataset.name} test examples", flush=True)
+    print(
+        f"test ELBO {summary['test_elbo_nats']:.2f} nats/example "
+        f"(log p(x|z) {summary['test_log_px_nats']:.2f}, KL {summary['test_kl_nats']:.2f}; "
+        f"{summary['test_bits_per_dim']:.4f} bits/dim) on {summary['num_test_examples']} "
+        f"{dataset.name} test examples",
+        flush=True,
+    )
     return summary

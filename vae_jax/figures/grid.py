@@ -14,8 +14,10 @@ def to_grid(images: np.ndarray, ncols: int, pad: int = 2, pad_value: float = 1.0
     grid = np.full((nrows * (h + pad) + pad, ncols * (w + pad) + pad, c), pad_value, np.float32)
     for i, img in enumerate(images):
         r, k = divmod(i, ncols)
-        grid[pad + r * (h + pad) : pad + r * (h + pad) + h,
-             pad + k * (w + pad) : pad + k * (w + pad) + w] = img
+        grid[
+            pad + r * (h + pad) : pad + r * (h + pad) + h,
+            pad + k * (w + pad) : pad + k * (w + pad) + w,
+        ] = img
     return grid
 
 

@@ -13,7 +13,8 @@ from vae_jax.likelihoods.base import Likelihood, sum_event
 
 
 def _log_prob(logits: jax.Array, x: jax.Array) -> jax.Array:
-    elementwise = -(jnp.maximum(logits, 0.0) - logits * x + jnp.log1p(jnp.exp(-jnp.abs(logits))))
+    xb = jnp.broadcast_to(x, logits.shape)  # explicit: logits may carry sample axes
+    elementwise = -(jnp.maximum(logits, 0.0) - logits * xb + jnp.log1p(jnp.exp(-jnp.abs(logits))))
     return sum_event(elementwise, x)
 
 

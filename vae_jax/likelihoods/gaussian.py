@@ -29,7 +29,7 @@ def _split(out: jax.Array, learned: bool, log_scale_fixed: float, log_min: float
 
 def _log_prob(out, x, *, learned, log_scale_fixed, log_min):
     mu, log_scale = _split(out, learned, log_scale_fixed, log_min)
-    z = (x - mu) * jnp.exp(-log_scale)
+    z = (jnp.broadcast_to(x, mu.shape) - mu) * jnp.exp(-log_scale)
     return sum_event(-0.5 * jnp.square(z) - log_scale - _HALF_LOG_2PI, x)
 
 
