@@ -54,6 +54,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.train.loss_reduction = "mean"  # mean | sum over the batch
     c.train.grad_clip_norm = 0.0  # 0 = off
     c.train.log_every = 100  # also the number of steps fused into one jitted call
+    c.train.fuse_steps = True  # scan log_every steps in one call (False: one call per step)
     c.train.checkpoint_every = 1000  # a multiple of log_every
     c.train.keep_checkpoints = 2
     c.train.max_nonfinite_steps = 50  # stop after this many consecutive skipped steps

@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import nnx
 
@@ -97,12 +98,41 @@ def make_multi_step(train_step):
             return train_step(s, data_u8[idx], key, hyper)
 
         state, per_step = jax.lax.scan(body, state, indices)
-        ok = per_step.pop("finite")
-        count = jnp.maximum(ok.sum(), 1)
-        means = {k: jnp.where(ok, v, 0.0).sum() / count for k, v in per_step.items()}
-        return state, means
+        return state, mean_over_finite(per_step)
 
     return multi_step
+
+
+def mean_over_finite(per_step: dict) -> dict:
+    """Average stacked per-step metrics [n] over the steps whose update was applied."""
+    per_step = dict(per_step)
+    ok = per_step.pop("finite")
+    count = jnp.maximum(ok.sum(), 1)
+    mask = lambda v: ok.reshape(ok.shape + (1,) * (v.ndim - 1))  # explicit rank for [n, D]
+    return {k: jnp.where(mask(v), v, 0.0).sum(axis=0) / count for k, v in per_step.items()}
+
+
+def make_chunk_runner(train_step, fuse_steps: bool = True):
+    """(state, data_u8, indices [n, B], key, hyper) -> (state, mean metrics), jitted once.
+
+    fuse_steps=True scans all n steps inside one jitted call (no per-step dispatch; best for
+    small MLPs). fuse_steps=False jits one step and loops in Python: XLA:CPU runs
+    convolutions inside a while loop far slower than at top level, so conv nets use this.
+    """
+    if fuse_steps:
+        return jax.jit(make_multi_step(train_step), donate_argnums=(0,))
+    step = jax.jit(lambda s, d, i, k, h: train_step(s, d[i], k, h), donate_argnums=(0,))
+    reduce = jax.jit(mean_over_finite)
+
+    def run(state, data_u8, indices, key, hyper):
+        per_step = []
+        for row in indices:
+            state, metrics = step(state, data_u8, row, key, hyper)
+            per_step.append(metrics)
+        return state, reduce(jax.tree.map(lambda *v: jnp.stack(v), *per_step))
+
+    run.step = step  # exposed so tests can check it compiles once
+    return run
 
 
 def init_state(params, tx) -> TrainState:
@@ -169,7 +199,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
     step_fn = make_train_step(
         graphdef, objective, tx, dynamic_binarize=config.data.binarize == "dynamic"
     )
-    multi_step = jax.jit(make_multi_step(step_fn), donate_argnums=(0,))
+    run_chunk = make_chunk_runner(step_fn, config.train.fuse_steps)
 
     ckpt = checkpoint.Checkpointer(workdir, config.train.keep_checkpoints)
     metrics_path = os.path.join(workdir, "metrics.jsonl")
@@ -190,8 +220,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
         n = min(tc.log_every - step % tc.log_every, tc.num_steps - step)
         idx = batch_indices(len(dataset.train_x), batch, config.seed, step, n)
         t_chunk = time.time()
-        state, metrics = multi_step(state, train_data, jnp.asarray(idx), train_key, hyper)
-        metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+        state, metrics = run_chunk(state, train_data, jnp.asarray(idx), train_key, hyper)
+        metrics = {k: np.asarray(v).tolist() for k, v in jax.device_get(metrics).items()}
         step = int(state.step)
         streak = int(state.nonfinite_streak)
         if streak >= tc.max_nonfinite_steps:

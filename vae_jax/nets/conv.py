@@ -2,8 +2,11 @@
 
 The encoder halves the image with stride-2 3×3 convolutions while the side is even and
 larger than 7 (28 → 14 → 7, 32 → 16 → 8 → 4, 64 → 32 → 16 → 8 → 4); the decoder mirrors it
-with stride-2 transposed convolutions. `conv_stages(side)` is the single place that rule
-lives, and config validation uses it to reject sizes it cannot take.
+with sub-pixel convolutions (Shi et al. 2016): a 3×3 conv to 4× the channels followed by a
+depth-to-space shuffle, the same function class as a stride-2 transposed convolution but
+about 4× faster to differentiate on CPU, where XLA's transposed-conv gradient is slow.
+`conv_stages(side)` is the single place that rule lives, and config validation uses it to
+reject sizes it cannot take.
 """
 
 from __future__ import annotations
@@ -37,6 +40,13 @@ def _stage_channels(channels: Sequence[int], stages: int) -> list[int]:
 def _flatten_leading(x: jax.Array, event_ndim: int):
     lead = x.shape[: x.ndim - event_ndim]
     return x.reshape(-1, *x.shape[x.ndim - event_ndim :]), lead
+
+
+def depth_to_space(h: jax.Array) -> jax.Array:
+    """[B, H, W, 4C] -> [B, 2H, 2W, C] (pixel shuffle)."""
+    b, height, width, c4 = h.shape
+    h = h.reshape(b, height, width, 2, 2, c4 // 4).transpose(0, 1, 3, 2, 4, 5)
+    return h.reshape(b, 2 * height, 2 * width, c4 // 4)
 
 
 class ConvEncoder(nnx.Module):
@@ -79,9 +89,9 @@ class ConvDecoder(nnx.Module):
         self.dense = nnx.Linear(latent_dim, hidden_dim, rngs=rngs)
         self.project = nnx.Linear(hidden_dim, self.side * self.side * chans[0], rngs=rngs)
         outs = [*chans[1:], chans[-1]]
-        self.deconvs = nnx.List(
+        self.upconvs = nnx.List(
             [
-                nnx.ConvTranspose(a, b, (3, 3), strides=(2, 2), padding="SAME", rngs=rngs)
+                nnx.Conv(a, 4 * b, (3, 3), padding="SAME", rngs=rngs)
                 for a, b in zip(chans, outs, strict=True)
             ]
         )
@@ -93,7 +103,7 @@ class ConvDecoder(nnx.Module):
         h, lead = _flatten_leading(z, 1)
         h = act(self.project(act(self.dense(h))))
         h = h.reshape(-1, self.side, self.side, self.first_channels)
-        for deconv in self.deconvs:
-            h = act(deconv(h))
+        for upconv in self.upconvs:
+            h = act(depth_to_space(upconv(h)))
         out = self.out(h)
         return out.reshape(*lead, *out.shape[1:])

@@ -18,12 +18,19 @@ from vae_jax.hyper import Hyper
 
 
 def elbo_terms(model, x: jax.Array, key: jax.Array, num_samples: int) -> dict[str, jax.Array]:
-    """Per-example terms, each [B]: log_px, kl and elbo = log_px − kl (L-sample averages)."""
+    """Per-example terms: log_px, kl and elbo = log_px − kl, each [B] (L-sample averages),
+    and kl_per_dim [B, D], the closed-form KL of each coordinate to N(0, 1) (a collapse
+    diagnostic; it is the KL itself when the prior is standard normal)."""
     q = model.posterior(x)  # DiagGaussian [B, D]
     z = q.sample(key, num_samples)  # [L, B, D]
     log_px = model.log_px(x, z).mean(axis=0)  # [B]
     kl = model.kl(q, z).mean(axis=0)  # [B]
-    return {"log_px": log_px, "kl": kl, "elbo": log_px - kl}
+    return {
+        "log_px": log_px,
+        "kl": kl,
+        "elbo": log_px - kl,
+        "kl_per_dim": q.kl_per_dim_to_standard_normal(),
+    }
 
 
 def make(objective_config, reduction: str = "mean"):
@@ -34,7 +41,7 @@ def make(objective_config, reduction: str = "mean"):
         t = elbo_terms(model, x, key, num_samples)
         per_example = -(t["log_px"] - hyper.beta * t["kl"])  # [B]
         loss = batch_reduce(per_example, reduction)
-        metrics = {k: v.mean() for k, v in t.items()}
+        metrics = {k: v.mean(axis=0) for k, v in t.items()}  # kl_per_dim stays [D]
         return loss, {"loss": loss, **metrics}
 
     return elbo
