@@ -65,9 +65,19 @@ def validate_config(c) -> None:
         "model.conv_hidden_dim",
         "data.image_size",
         "data.synthetic_size",
+        "eval.num_importance_samples",
+        "eval.loglik_chunk",
+        "eval.loglik_batch_size",
+        "eval.fd_num_examples",
     ):
         _positive_int(c, f)
-    for f in ("data.val_size", "eval.max_examples", "eval.num_figure_examples"):
+    for f in (
+        "data.val_size",
+        "eval.max_examples",
+        "eval.num_figure_examples",
+        "eval.loglik_examples",
+        "eval.autoencoder_steps",
+    ):
         _positive_int(c, f, allow_zero=True)
     if not all(isinstance(h, int) and h > 0 for h in c.model.hidden_dims):
         _fail("model.hidden_dims", c.model.hidden_dims, "must be a tuple of positive integers")
@@ -85,6 +95,14 @@ def validate_config(c) -> None:
         _fail("model.gaussian_scale", c.model.gaussian_scale, "must be > 0")
     if not c.model.min_scale > 0:
         _fail("model.min_scale", c.model.min_scale, "must be > 0")
+    if c.eval.num_importance_samples % c.eval.loglik_chunk:
+        _fail(
+            "eval.num_importance_samples",
+            c.eval.num_importance_samples,
+            f"must be a multiple of eval.loglik_chunk={c.eval.loglik_chunk}",
+        )
+    if not c.eval.sample_temperature > 0:
+        _fail("eval.sample_temperature", c.eval.sample_temperature, "must be > 0")
     if c.train.checkpoint_every % c.train.log_every:
         _fail(
             "train.checkpoint_every",

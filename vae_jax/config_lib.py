@@ -64,6 +64,18 @@ def base_config() -> ml_collections.ConfigDict:
     c.eval.num_samples = 1  # L for the test-set ELBO
     c.eval.max_examples = 0  # 0 = the whole test set
     c.eval.num_figure_examples = 16
+    c.eval.diagnostics = True  # log-likelihood, collapse, sample quality, figures, report
+    c.eval.num_importance_samples = 1000  # K for log p(x) (5000 in the literature)
+    c.eval.loglik_examples = 1000  # test examples for log p(x); 0 = all
+    c.eval.loglik_chunk = 100  # samples of z per inner step (bounds memory)
+    c.eval.loglik_batch_size = 100
+    c.eval.sample_quality = True  # Fréchet distance in a small classifier's features
+    c.eval.fd_num_examples = 5000
+    c.eval.classifier_dir = ""  # cache of the feature classifier; "" = ~/.cache/vae_jax
+    c.eval.sample_temperature = 1.0
+    c.eval.autoencoder_steps = 0  # > 0: also train the plain autoencoder baseline
+    c.eval.arithmetic_source = 5  # class indices for the latent-arithmetic figure
+    c.eval.arithmetic_target = 7  # (Fashion-MNIST: sandal -> sneaker)
     return c
 
 
@@ -91,5 +103,9 @@ def apply_runlocal(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     c.train.log_every = 10
     c.train.checkpoint_every = 20
     c.eval.max_examples = 200
+    c.eval.num_importance_samples = 100
+    c.eval.loglik_examples = 100
+    c.eval.fd_num_examples = 500
+    c.eval.autoencoder_steps = min(c.eval.autoencoder_steps, 40)
     c.eval.batch_size = 100
     return c

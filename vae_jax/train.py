@@ -180,12 +180,19 @@ def _format_eta(seconds: float) -> str:
 
 
 def train_and_evaluate(config, workdir: str) -> dict:
-    """Train `config` in `workdir` (resuming from its last checkpoint) and write the outputs.
+    """Train `config` in `workdir` (resuming from its last checkpoint), then evaluate it and
+    write summary.json, eval.json, the figures and report.html. Returns the summary."""
+    from vae_jax.evaluate.run import finalize_run  # evaluation imports train helpers
 
-    Returns the summary dict also written to summary.json.
+    dataset, graphdef, params = train(config, workdir)
+    return finalize_run(config, workdir, dataset, graphdef, params)
+
+
+def train(config, workdir: str):
+    """Train `config` in `workdir`, resuming from its last checkpoint.
+
+    Writes config.json, metrics.jsonl and checkpoints/. Returns (dataset, graphdef, params).
     """
-    from vae_jax.evaluate.summary import finalize_run  # evaluation imports train helpers
-
     config_check.validate_config(config)
     os.makedirs(workdir, exist_ok=True)
     _check_same_model(workdir, config)
@@ -253,4 +260,4 @@ def train_and_evaluate(config, workdir: str) -> dict:
             ckpt.save(step, state)
             last_saved = step
     ckpt.close()
-    return finalize_run(config, workdir, dataset, graphdef, state.params)
+    return dataset, graphdef, state.params

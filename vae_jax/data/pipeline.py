@@ -29,6 +29,7 @@ class Dataset(NamedTuple):
     name: str
     binarization: str
     description: str
+    test_raw: np.ndarray | None = None  # test images before binarization (figures, FD)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -62,6 +63,7 @@ def load_dataset(data_config) -> Dataset:
         train_x, train_y = train_x[train_idx], train_y[train_idx]
 
     b = dc.binarize
+    test_raw = test_x
     seed = dc.split_seed + 1
     if b == "threshold":
         train_x, val_x, test_x = (
@@ -82,7 +84,9 @@ def load_dataset(data_config) -> Dataset:
     }[b]
     if dc.name == "binarized_mnist":
         description = "Larochelle & Murray 2011 fixed binarization (tfds binarized_mnist)"
-    return Dataset(train_x, train_y, val_x, val_y, test_x, test_y, dc.name, b, description)
+    return Dataset(
+        train_x, train_y, val_x, val_y, test_x, test_y, dc.name, b, description, test_raw
+    )
 
 
 def batch_indices(num_examples: int, batch_size: int, seed: int, start: int, num_steps: int):

@@ -14,10 +14,10 @@ from vae_jax.objectives.elbo import elbo_terms
 from vae_jax.train import to_model_input
 
 
-@partial(jax.jit, static_argnums=(0, 4))
-def _batch_terms(graphdef, params, x_u8, key, num_samples):
+@partial(jax.jit, static_argnums=(0, 4, 5))
+def _batch_terms(graphdef, params, x_u8, key, num_samples, deterministic):
     x = to_model_input(x_u8, key, dynamic_binarize=False)
-    return elbo_terms(nnx.merge(graphdef, params), x, key, num_samples)
+    return elbo_terms(nnx.merge(graphdef, params), x, key, num_samples, deterministic)
 
 
 def dataset_elbo(
@@ -28,11 +28,13 @@ def dataset_elbo(
     *,
     num_samples: int = 1,
     batch_size: int = 500,
+    deterministic: bool = False,
 ) -> dict[str, np.ndarray]:
     """Per-example log_px, kl and elbo (nats) over `images_u8` [N, H, W, C]. Each [N].
 
     The last batch is padded to `batch_size` (one compilation) and the padding dropped.
     The key of batch i is fold_in(key, i), so the result is a function of the key alone.
+    deterministic=True evaluates the autoencoder's objective: log p(x | z = μ(x)), KL = 0.
     """
     n = len(images_u8)
     out: dict[str, list] = {}
@@ -42,7 +44,12 @@ def dataset_elbo(
         if pad:
             chunk = np.concatenate([chunk, np.zeros((pad, *chunk.shape[1:]), chunk.dtype)])
         terms = _batch_terms(
-            graphdef, params, jnp.asarray(chunk), jax.random.fold_in(key, i), num_samples
+            graphdef,
+            params,
+            jnp.asarray(chunk),
+            jax.random.fold_in(key, i),
+            num_samples,
+            deterministic,
         )
         for k, v in jax.device_get(terms).items():
             out.setdefault(k, []).append(np.asarray(v)[: batch_size - pad])

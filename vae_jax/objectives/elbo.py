@@ -17,11 +17,17 @@ import jax.numpy as jnp
 from vae_jax.hyper import Hyper
 
 
-def elbo_terms(model, x: jax.Array, key: jax.Array, num_samples: int) -> dict[str, jax.Array]:
+def elbo_terms(
+    model, x: jax.Array, key: jax.Array, num_samples: int, deterministic: bool = False
+) -> dict[str, jax.Array]:
     """Per-example terms: log_px, kl and elbo = log_px − kl, each [B] (L-sample averages),
     and kl_per_dim [B, D], the closed-form KL of each coordinate to N(0, 1) (a collapse
     diagnostic; it is the KL itself when the prior is standard normal)."""
     q = model.posterior(x)  # DiagGaussian [B, D]
+    if deterministic:  # the autoencoder: z = μ(x), no KL (not a bound)
+        log_px = model.log_px(x, q.loc)
+        kl = jnp.zeros_like(log_px)
+        return {"log_px": log_px, "kl": kl, "elbo": log_px, "kl_per_dim": jnp.zeros_like(q.loc)}
     z = q.sample(key, num_samples)  # [L, B, D]
     log_px = model.log_px(x, z).mean(axis=0)  # [B]
     kl = model.kl(q, z).mean(axis=0)  # [B]

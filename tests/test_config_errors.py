@@ -1,0 +1,74 @@
+"""Bad configs stop `train_and_evaluate` before any work, with a one-line ConfigError naming the
+field and the value; the CLI turns it into exit code 2 and one line on stderr."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.helpers import tiny_config
+from vae_jax.config_check import ConfigError
+from vae_jax.train import train_and_evaluate
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+BAD = {
+    "negative_beta": ({"hyper.beta": -1.0}, "hyper.beta", "-1.0"),
+    "zero_latent_dim": ({"model.latent_dim": 0}, "model.latent_dim", "0"),
+    "unknown_net": ({"model.net": "transformer"}, "model.net", "'transformer'"),
+    "unknown_likelihood": ({"model.likelihood": "poisson"}, "model.likelihood", "'poisson'"),
+    "unknown_data": ({"data.name": "cifar10"}, "data.name", "'cifar10'"),
+    "batch_larger_than_data": (
+        {"data.synthetic_size": 50, "data.val_size": 10, "data.batch_size": 64},
+        "data.batch_size",
+        "64",
+    ),
+    "conv_cannot_take_size": (
+        {"model.net": "conv", "data.image_size": 30},
+        "model.net",
+        "'conv'",
+    ),
+    "checkpoint_not_multiple_of_log": (
+        {"train.log_every": 10, "train.checkpoint_every": 25},
+        "train.checkpoint_every",
+        "25",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_config_raises_before_writing(tmp_path, case):
+    overrides, field, value = BAD[case]
+    workdir = tmp_path / "run"
+    with pytest.raises(ConfigError) as info:
+        train_and_evaluate(tiny_config(**overrides), str(workdir))
+    message = str(info.value)
+    assert f"config.{field}={value}" in message, message
+    assert "\n" not in message
+    if case == "conv_cannot_take_size":
+        assert "30" in message
+    assert not workdir.exists() or os.listdir(workdir) == []
+
+
+def test_cli_bad_beta_exits_2_with_one_line(tmp_path):
+    workdir = tmp_path / "cli"
+    proc = subprocess.run(
+        [
+            sys.executable,  # the venv's python, which runs pytest
+            "-m",
+            "vae_jax.main",
+            "--config=experiments/configs/fashion_mnist_mlp.py:runlocal",
+            f"--workdir={workdir}",
+            "--config.hyper.beta=-1",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error:") and "hyper.beta" in lines[0] and "-1" in lines[0]
+    assert not workdir.exists() or os.listdir(workdir) == []

@@ -1,0 +1,302 @@
+"""The train step and loop: one compilation, jit = no jit, determinism from the seed, the loss
+falls, bit-exact resume (also after a kill mid-save), and the non-finite guard (vdvae-jax's
+skip-and-count on the device, an error naming the step range on the host)."""
+
+import json
+import os
+import shutil
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+from jax.experimental.compilation_cache import compilation_cache
+
+from tests.helpers import read_metrics, tiny_config, tree_equal
+from vae_jax import objectives
+from vae_jax.checkpoint import Checkpointer
+from vae_jax.data import batch_indices, load_dataset
+from vae_jax.hyper import Hyper, hyper_from_config
+from vae_jax.train import (
+    NonFiniteLossError,
+    TrainState,
+    make_multi_step,
+    make_train_step,
+    setup,
+    train_and_evaluate,
+)
+
+SHAPE = (28, 28, 1)
+BATCH = 16
+
+
+def _copy(tree):
+    """Fresh buffers, so a donated call cannot invalidate the fixture's state."""
+    return jax.tree.map(jnp.copy, tree)
+
+
+def _assert_trees_close(a, b, rtol=1e-5, atol=1e-6):
+    assert jax.tree.structure(a) == jax.tree.structure(b)
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=atol)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def persistent_compilation_cache(tmp_path_factory):
+    """Every train_and_evaluate call jits a fresh step function, and XLA takes ~5 s of CPU to
+    compile it. A persistent cache in a temporary folder lets the module's runs share one
+    compilation per distinct step; it is switched off again afterwards."""
+    names = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs")
+    saved = {name: getattr(jax.config, name) for name in names}
+    compilation_cache.reset_cache()
+    jax.config.update(names[0], str(tmp_path_factory.mktemp("xla_cache")))
+    jax.config.update(names[1], 0.3)
+    yield
+    for name, value in saved.items():
+        jax.config.update(name, value)
+    compilation_cache.reset_cache()
+
+
+@pytest.fixture(scope="module")
+def parts():
+    """Everything a step needs, built once for the module."""
+    config = tiny_config()
+    graphdef, state, tx, objective, key = setup(config, SHAPE)
+    step = make_train_step(graphdef, objective, tx)
+    data = jnp.asarray(load_dataset(config.data).train_x)  # [N, 28, 28, 1] uint8
+    return dict(
+        config=config,
+        graphdef=graphdef,
+        state=state,
+        tx=tx,
+        objective=objective,
+        key=key,
+        hyper=hyper_from_config(config.hyper),
+        step=step,
+        jit_step=jax.jit(step),
+        jit_multi=jax.jit(make_multi_step(step), donate_argnums=(0,)),
+        data=data,
+    )
+
+
+def test_steps_compile_once(parts):
+    """New data, indices, keys and β values reuse the one compiled executable."""
+    data, key = parts["data"], parts["key"]
+    multi, single = parts["jit_multi"], parts["jit_step"]
+    state = _copy(parts["state"])
+    for i in range(3):
+        call_data = jnp.roll(data, i, axis=0)  # new values, same shape
+        idx = jnp.asarray(batch_indices(len(data), BATCH, i, 4 * i, 4))  # [4, B]
+        hyper = Hyper(beta=jnp.float32(1.0 + i))
+        state, metrics = multi(state, call_data, idx, jax.random.fold_in(key, i), hyper)
+        assert np.isfinite(float(metrics["loss"]))
+    assert multi._cache_size() == 1
+    assert int(state.step) == 12
+
+    s = parts["state"]
+    for i in range(3):
+        batch = data[BATCH * i : BATCH * (i + 1)]
+        s, _ = single(s, batch, jax.random.fold_in(key, i), Hyper(beta=jnp.float32(0.5 * i)))
+    assert single._cache_size() == 1
+    assert int(s.step) == 3
+
+
+def test_jit_matches_no_jit(parts):
+    state, data, key, hyper = parts["state"], parts["data"], parts["key"], parts["hyper"]
+    batch = data[:BATCH]
+    s_jit, m_jit = parts["jit_step"](state, batch, key, hyper)
+    with jax.disable_jit():
+        s_eager, m_eager = parts["step"](state, batch, key, hyper)
+    # Loss and gradient norm agree to float32 round-off. Adam's first update is ≈ lr·sign(g),
+    # so on near-zero gradients a round-off change in g moves a parameter by a few 1e-6;
+    # atol is 1e-5 against lr = 3e-3.
+    _assert_trees_close(m_jit, m_eager, rtol=1e-5, atol=0.0)
+    _assert_trees_close(s_jit.params, s_eager.params, atol=1e-5)
+    _assert_trees_close(s_jit.opt_state, s_eager.opt_state, atol=1e-5)
+    assert not tree_equal(s_jit.params, state.params)  # the step did update
+
+
+def test_scan_matches_step_loop(parts):
+    """The fused multi-step is the same computation as calling the step once per row."""
+    state, data, key, hyper = parts["state"], parts["data"], parts["key"], parts["hyper"]
+    idx = batch_indices(len(data), BATCH, 0, 0, 4)  # [4, B]
+    fused, fused_metrics = parts["jit_multi"](_copy(state), data, jnp.asarray(idx), key, hyper)
+    looped, losses = state, []
+    for row in idx:
+        looped, metrics = parts["jit_step"](looped, data[jnp.asarray(row)], key, hyper)
+        losses.append(float(metrics["loss"]))
+    assert int(fused.step) == int(looped.step) == 4
+    _assert_trees_close(fused.params, looped.params, atol=1e-5)
+    np.testing.assert_allclose(float(fused_metrics["loss"]), np.mean(losses), rtol=1e-5)
+
+
+def _poisoned(objective):
+    """NaN loss on an all-zero batch; finite loss but NaN gradient on an all-one batch."""
+
+    def wrapped(model, x, key, hyper):
+        loss, metrics = objective(model, x, key, hyper)
+        zeros, ones = jnp.all(x == 0.0), jnp.all(x == 1.0)
+        loss = jnp.where(zeros, jnp.nan, loss)
+        # d/dw √(0·Σ|w|) = ∞·0 = NaN while the value stays 0. The inner `where` keeps the
+        # other batches away from the infinite derivative of √ at 0.
+        w = jax.tree.leaves(nnx.state(model, nnx.Param))[0]
+        s = jnp.where(ones, 0.0 * jnp.abs(w).sum(), 1.0)
+        loss = loss + jnp.where(ones, jnp.sqrt(s), 0.0)
+        return loss, {**metrics, "loss": loss}
+
+    return wrapped
+
+
+def test_nonfinite_steps_are_skipped_and_counted(parts):
+    step = jax.jit(make_train_step(parts["graphdef"], _poisoned(parts["objective"]), parts["tx"]))
+    state, key, hyper = parts["state"], parts["key"], parts["hyper"]
+    good = parts["data"][:BATCH]
+    nan_loss, nan_grad = jnp.zeros_like(good), jnp.full_like(good, 255)
+
+    skipped, metrics = step(state, nan_loss, key, hyper)
+    assert not bool(metrics["finite"]) and not np.isfinite(float(metrics["loss"]))
+    assert tree_equal(skipped.params, state.params)
+    assert tree_equal(skipped.opt_state, state.opt_state)
+    assert int(skipped.step) == 1
+    assert int(skipped.nonfinite_steps) == 1 and int(skipped.nonfinite_streak) == 1
+
+    skipped2, metrics = step(skipped, nan_grad, key, hyper)
+    assert np.isfinite(float(metrics["loss"])) and not np.isfinite(float(metrics["grad_norm"]))
+    assert not bool(metrics["finite"])
+    assert tree_equal(skipped2.params, state.params)
+    assert tree_equal(skipped2.opt_state, state.opt_state)
+    assert int(skipped2.nonfinite_steps) == 2 and int(skipped2.nonfinite_streak) == 2
+
+    updated, metrics = step(skipped2, good, key, hyper)
+    assert bool(metrics["finite"]) and np.isfinite(float(metrics["loss"]))
+    assert not tree_equal(updated.params, state.params)
+    assert int(updated.step) == 3
+    assert int(updated.nonfinite_steps) == 2 and int(updated.nonfinite_streak) == 0
+
+
+def _run(workdir, **overrides):
+    return train_and_evaluate(tiny_config(**overrides), str(workdir))
+
+
+def _final_state(workdir, config=None) -> tuple[int, TrainState]:
+    _, template, *_ = setup(config or tiny_config(), SHAPE)
+    ckpt = Checkpointer(str(workdir))
+    try:
+        return ckpt.latest_step(), ckpt.restore(template)
+    finally:
+        ckpt.close()
+
+
+@pytest.fixture(scope="module")
+def run_a(tmp_path_factory):
+    """The reference: 40 uninterrupted steps with the tiny config."""
+    workdir = tmp_path_factory.mktemp("run_a")
+    summary = _run(workdir)
+    step, state = _final_state(workdir)
+    return dict(workdir=workdir, summary=summary, step=step, state=state)
+
+
+def test_run_outputs_and_loss_falls(run_a):
+    workdir = run_a["workdir"]
+    for name in ("config.json", "metrics.jsonl", "summary.json"):
+        assert (workdir / name).exists(), name
+    records = read_metrics(workdir)
+    assert [r["step"] for r in records] == [10, 20, 30, 40]
+    assert all(r["nonfinite_steps"] == 0 for r in records)
+    losses = [r["loss"] for r in records]
+    assert losses[-1] < losses[0] - 20.0, losses  # nats per example, on a ~550-nat loss
+    assert run_a["step"] == 40 and int(run_a["state"].step) == 40
+    summary = json.loads((workdir / "summary.json").read_text())
+    assert summary == run_a["summary"]
+    assert np.isfinite(summary["test_elbo_nats"]) and summary["test_elbo_nats"] < 0
+
+
+def test_same_seed_same_run_other_seed_differs(run_a, tmp_path):
+    _run(tmp_path / "again")
+    assert read_metrics(tmp_path / "again") == read_metrics(run_a["workdir"])
+    assert tree_equal(_final_state(tmp_path / "again")[1], run_a["state"])
+
+    _run(tmp_path / "seed1", seed=1)
+    assert read_metrics(tmp_path / "seed1") != read_metrics(run_a["workdir"])
+    other = _final_state(tmp_path / "seed1", tiny_config(seed=1))[1]
+    assert not tree_equal(other.params, run_a["state"].params)
+
+
+def test_resume_matches_uninterrupted_run(run_a, tmp_path, capsys):
+    workdir = tmp_path / "b"
+    _run(workdir, **{"train.num_steps": 20})
+    assert _final_state(workdir)[0] == 20
+    _run(workdir)  # the same workdir with num_steps = 40
+    assert "Resumed from checkpoint at step 20" in capsys.readouterr().out
+    assert read_metrics(workdir) == read_metrics(run_a["workdir"])
+    step, state = _final_state(workdir)
+    assert step == 40 and tree_equal(state, run_a["state"])
+
+
+def test_resume_after_a_kill(run_a, tmp_path, capsys):
+    workdir = tmp_path / "c"
+    _run(workdir, **{"train.num_steps": 30})  # checkpoints at 20 and 30, metrics to 30
+    ckpt_dir = workdir / "checkpoints"
+    assert sorted(os.listdir(ckpt_dir)) == ["20", "30"]
+
+    # Killed while saving step 30: orbax leaves only its temporary folder, half written.
+    partial = ckpt_dir / "30.orbax-checkpoint-tmp-1700000000000000"
+    (ckpt_dir / "30").rename(partial)
+    files = sorted(p for p in partial.rglob("*") if p.is_file() and p.stat().st_size > 0)
+    files[-1].write_bytes(files[-1].read_bytes()[: files[-1].stat().st_size // 2])
+    assert _final_state(workdir)[0] == 20
+    _run(workdir)
+    assert "Resumed from checkpoint at step 20" in capsys.readouterr().out
+    assert read_metrics(workdir) == read_metrics(run_a["workdir"])  # step 30 logged once
+    step, state = _final_state(workdir)
+    assert step == 40 and tree_equal(state, run_a["state"])
+
+    # The newest checkpoint deleted outright: resume from the one before it.
+    assert {"20", "40"} <= set(os.listdir(ckpt_dir))
+    shutil.rmtree(ckpt_dir / "40")
+    _run(workdir)
+    assert "Resumed from checkpoint at step 20" in capsys.readouterr().out
+    assert read_metrics(workdir) == read_metrics(run_a["workdir"])
+    assert tree_equal(_final_state(workdir)[1], run_a["state"])
+
+
+def test_nonfinite_run_raises_and_keeps_last_good_checkpoint(run_a, tmp_path, monkeypatch):
+    workdir = tmp_path / "nan"
+    shutil.copytree(run_a["workdir"], workdir)
+    metrics_before = read_metrics(workdir, drop_timing=False)
+
+    def nan_elbo(objective_config, reduction="mean"):
+        objective = objectives.elbo.make(objective_config, reduction)
+
+        def nan_objective(model, x, key, hyper):
+            loss, metrics = objective(model, x, key, hyper)
+            return loss * jnp.nan, {**metrics, "loss": loss * jnp.nan}
+
+        return nan_objective
+
+    # config.json pins the objective section, so replace the "elbo" entry itself.
+    monkeypatch.setitem(objectives.OBJECTIVES, "elbo", nan_elbo)
+    with pytest.raises(NonFiniteLossError) as info:
+        _run(workdir, **{"train.num_steps": 60, "train.max_nonfinite_steps": 5})
+    message = str(info.value)
+    assert "40..49" in message and "step 40" in message, message
+    assert "\n" not in message
+
+    step, state = _final_state(workdir)
+    assert step == 40
+    assert tree_equal(state, run_a["state"])
+    assert read_metrics(workdir, drop_timing=False) == metrics_before
+
+
+def test_autoencoder_trains_without_kl(tmp_path):
+    config = tiny_config(**{"objective.name": "autoencoder"})
+    train_and_evaluate(config, str(tmp_path))
+    records = read_metrics(tmp_path)
+    assert all(r["kl"] == 0.0 for r in records)
+    for r in records:
+        np.testing.assert_allclose(r["elbo"], -r["loss"], rtol=1e-6)
+    assert records[-1]["loss"] < records[0]["loss"] - 10.0, [r["loss"] for r in records]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert "autoencoder" in summary["note"]
+    assert os.path.isdir(tmp_path / "checkpoints" / "40")

@@ -1,0 +1,76 @@
+"""Evaluate the latest checkpoint of any finished or interrupted run.
+
+    python -m vae_jax.evaluate --workdir=runs/fashion_mnist_mlp [--num_importance_samples=5000]
+
+Reads the run's config.json, restores its newest checkpoint (and the autoencoder baseline's,
+if the run trained one), and writes eval.json, the figures and report.html into the workdir.
+"""
+
+import json
+import os
+import sys
+
+import ml_collections
+from absl import app, flags, logging
+
+from vae_jax import checkpoint
+from vae_jax.config_check import ConfigError
+from vae_jax.data import DataError, load_dataset
+from vae_jax.evaluate.run import autoencoder_config, evaluate_run
+from vae_jax.train import setup
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("workdir", None, "A run's folder (holds config.json and checkpoints/).")
+flags.DEFINE_integer("num_importance_samples", None, "K for log p(x); default: the config's.")
+flags.mark_flag_as_required("workdir")
+
+
+def restore_params(config, workdir: str, data_shape):
+    """(graphdef, params, step) of the newest checkpoint in workdir."""
+    ckpt = checkpoint.Checkpointer(workdir)
+    step = ckpt.latest_step()
+    if step is None:
+        raise DataError(f"no checkpoint in {ckpt.directory}: train first (python -m vae_jax.main)")
+    graphdef, state, *_ = setup(config, data_shape)
+    params = ckpt.restore(state).params
+    ckpt.close()
+    return graphdef, params, step
+
+
+def main(argv):
+    del argv
+    logging.set_verbosity(logging.WARNING)
+    workdir = FLAGS.workdir
+    try:
+        path = os.path.join(workdir, "config.json")
+        if not os.path.exists(path):
+            raise DataError(f"{path} not found: --workdir must be a folder written by a run")
+        with open(path) as f:
+            config = ml_collections.ConfigDict(json.load(f))
+        dataset = load_dataset(config.data)
+        graphdef, params, step = restore_params(config, workdir, dataset.shape)
+        print(f"Evaluating {workdir} at step {step}", flush=True)
+        baseline = None
+        ae_dir = os.path.join(workdir, "autoencoder")
+        if os.path.isdir(os.path.join(ae_dir, "checkpoints")):
+            ae_graphdef, ae_params, _ = restore_params(
+                autoencoder_config(config), ae_dir, dataset.shape
+            )
+            baseline = (ae_graphdef, ae_params)
+        results = evaluate_run(
+            config,
+            workdir,
+            dataset,
+            graphdef,
+            params,
+            baseline=baseline,
+            num_importance_samples=FLAGS.num_importance_samples,
+        )
+    except (ConfigError, DataError) as e:
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        sys.exit(2)
+    print(json.dumps({k: v for k, v in results.items()}, indent=1)[:3000])
+
+
+if __name__ == "__main__":
+    app.run(main)

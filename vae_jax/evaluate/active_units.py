@@ -1,0 +1,76 @@
+"""Active units and KL per latent dimension (Burda et al. 2015, §5.2).
+
+Burda et al. call latent dimension d active when its posterior mean varies with the data:
+
+    A_d = Cov_x( E_{q(z|x)}[z_d] ) > threshold,   threshold = 10⁻² by default,
+
+a dimension the decoder cannot use, whatever the weights, when A_d ≈ 0. The companion
+diagnostic is the KL of each dimension averaged over the data,
+
+    KL_d = E_x[ −½ (1 + log σ_d²(x) − μ_d²(x) − σ_d²(x)) ],
+
+the closed-form per-dimension KL to N(0, I) (Kingma & Welling 2013, App. B). It equals the
+model's KL term only for the standard-normal prior; for other priors (MoG, VampPrior, flows)
+it is the KL to N(0, I), still a valid measure of how far each q(z_d|x) moves away from a
+fixed reference, but its sum is not the ELBO's KL term.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from vae_jax.train import to_model_input
+
+
+@partial(jax.jit, static_argnums=(0,))
+def _batch_statistics(graphdef, params, x_u8):
+    x = to_model_input(x_u8, None, dynamic_binarize=False)  # deterministic: no key used
+    q = nnx.merge(graphdef, params).posterior(x)  # DiagGaussian [B, D]
+    return {
+        "loc": q.loc,
+        "log_scale": q.log_scale,
+        "kl_per_dim": q.kl_per_dim_to_standard_normal(),
+    }
+
+
+def posterior_statistics(
+    graphdef, params, images_u8: np.ndarray, *, batch_size: int = 500
+) -> dict[str, np.ndarray]:
+    """q(z|x) over a data set: loc, log_scale and kl_per_dim (to N(0, I)), each [N, D].
+
+    Deterministic (no sampling). The last batch is padded (one compilation) and the
+    padding dropped.
+    """
+    n = len(images_u8)
+    out: dict[str, list] = {}
+    for start in range(0, n, batch_size):
+        chunk = images_u8[start : start + batch_size]
+        pad = batch_size - len(chunk)
+        if pad:
+            chunk = np.concatenate([chunk, np.zeros((pad, *chunk.shape[1:]), chunk.dtype)])
+        stats = jax.device_get(_batch_statistics(graphdef, params, jnp.asarray(chunk)))
+        for k, v in stats.items():
+            out.setdefault(k, []).append(np.asarray(v)[: batch_size - pad])
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def active_units(loc: np.ndarray, threshold: float = 0.01) -> tuple[int, np.ndarray, np.ndarray]:
+    """Burda et al.'s active units from posterior means loc [N, D] over a data set.
+
+    Returns (count, mask [D] bool, variances [D]) with variances the population variance
+    over examples of each posterior mean (computed in float64, two-pass).
+    """
+    loc = np.asarray(loc, np.float64)
+    variances = np.mean(np.square(loc - loc.mean(axis=0, keepdims=True)), axis=0)  # [D]
+    mask = variances > threshold
+    return int(mask.sum()), mask, variances
+
+
+def mean_kl_per_dim(kl_per_dim: np.ndarray) -> np.ndarray:
+    """KL_d averaged over examples: [N, D] -> [D] (nats)."""
+    return np.asarray(kl_per_dim, np.float64).mean(axis=0)
