@@ -32,6 +32,7 @@ def tiny_config(**overrides):
     c.eval.max_examples = 32
     c.eval.batch_size = 32
     c.eval.num_figure_examples = 0
+    c.eval.diagnostics = False  # the end-of-run evaluation is tested in tests/evaluate/
     for field, value in overrides.items():
         *sections, name = field.split(".")
         node = c

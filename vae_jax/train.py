@@ -69,7 +69,7 @@ def make_train_step(graphdef, objective, tx, *, dynamic_binarize: bool = False):
             return objective(nnx.merge(graphdef, params), x, k_obj, hyper)
 
         (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-        grad_norm = optax.global_norm(grads)
+        grad_norm = optax.tree.norm(grads)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         ok = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
@@ -182,9 +182,9 @@ def _format_eta(seconds: float) -> str:
 def train_and_evaluate(config, workdir: str) -> dict:
     """Train `config` in `workdir` (resuming from its last checkpoint), then evaluate it and
     write summary.json, eval.json, the figures and report.html. Returns the summary."""
+    dataset, graphdef, params = train(config, workdir)
     from vae_jax.evaluate.run import finalize_run  # evaluation imports train helpers
 
-    dataset, graphdef, params = train(config, workdir)
     return finalize_run(config, workdir, dataset, graphdef, params)
 
 

@@ -10,8 +10,8 @@ comparable with published FID numbers; they only compare models on the same data
 evaluated with the same cached classifier.
 
 Architecture: two stride-2 3×3 convolutions (32, 64 channels) → dense 128 ("features") →
-logits. Training is a pure, jitted `lax.scan` of Adam steps over device-resident data; the
-batch of step s is drawn with `fold_in(key, s)`. `get_classifier` caches the trained params
+logits. Training runs a pure, jitted Adam step over device-resident data; the batch of
+step s is drawn with `fold_in(key, s)`. `get_classifier` caches the trained params
 in an .npz file plus a JSON record (data fingerprint, settings, accuracy), written atomically.
 """
 
@@ -35,9 +35,9 @@ import optax
 from flax import nnx
 
 CACHE_FORMAT = 1
-DEFAULT_NUM_STEPS = 1500
+DEFAULT_NUM_STEPS = 1000
 DEFAULT_BATCH_SIZE = 128
-DEFAULT_LEARNING_RATE = 2e-3
+DEFAULT_LEARNING_RATE = 3e-3
 
 
 class FeatureClassifier(nnx.Module):
@@ -57,7 +57,7 @@ class FeatureClassifier(nnx.Module):
         self.conv2 = nnx.Conv(
             channels[0], channels[1], (3, 3), strides=2, padding="SAME", rngs=rngs
         )
-        side_h, side_w = -(-(-(-h // 2)) // 2), -(-(-(-w // 2)) // 2)  # two SAME stride-2 stages
+        side_h, side_w = ((h + 1) // 2 + 1) // 2, ((w + 1) // 2 + 1) // 2  # ceil twice: SAME, /2
         self.dense = nnx.Linear(side_h * side_w * channels[1], feature_dim, rngs=rngs)
         self.out = nnx.Linear(feature_dim, num_classes, rngs=rngs)
 
@@ -111,8 +111,11 @@ def _check_labels(labels: np.ndarray, num_images: int) -> int:
     return int(labels.max()) + 1
 
 
-def make_train_fn(graphdef, tx: optax.GradientTransformation, batch_size: int):
-    """Pure (state, data [N, H, W, C], labels [N], key, num_steps) -> (state, losses [S])."""
+def make_train_step(graphdef, tx: optax.GradientTransformation, batch_size: int):
+    """Pure (state, data [N, H, W, C], labels [N], key) -> (state, loss []).
+
+    The batch of step s is `batch_size` indices drawn with replacement using fold_in(key, s).
+    """
 
     def train_step(state: _TrainState, data, labels, key):
         idx = jax.random.randint(jax.random.fold_in(key, state.step), (batch_size,), 0, len(data))
@@ -127,11 +130,7 @@ def make_train_fn(graphdef, tx: optax.GradientTransformation, batch_size: int):
         params = optax.apply_updates(state.params, updates)
         return _TrainState(state.step + 1, params, opt_state), loss
 
-    def train(state, data, labels, key, num_steps: int):
-        body = lambda s, _: train_step(s, data, labels, key)
-        return jax.lax.scan(body, state, None, length=num_steps)
-
-    return train
+    return train_step
 
 
 def train_classifier(
@@ -145,7 +144,11 @@ def train_classifier(
 ) -> tuple[nnx.GraphDef, nnx.State, dict]:
     """Train on (images [N, H, W, C], labels [N]); returns (graphdef, params, train stats).
 
-    Adam with a cosine-decayed learning rate; batches are drawn with replacement.
+    Adam with a cosine-decayed learning rate; batches are drawn with replacement. The loop
+    over the jitted step is in Python rather than a `lax.scan`: on XLA CPU (jax 0.10) a
+    convolution inside a while loop runs about 10× slower than the same convolution outside
+    one (measured on this model: 0.38 s vs 0.04 s of CPU time per step), while the dispatch
+    cost of a Python loop is well under 1% of a 40 ms step.
     """
     num_classes = _check_labels(labels, len(images_u8))
     init_key, train_key = jax.random.split(key)
@@ -153,12 +156,14 @@ def train_classifier(
     tx = optax.adam(optax.cosine_decay_schedule(learning_rate, num_steps))
     zero = jnp.zeros((), jnp.int32)
     state = _TrainState(zero, params, tx.init(params))
-    train = jax.jit(make_train_fn(graphdef, tx, batch_size), static_argnums=(4,))
+    step = jax.jit(make_train_step(graphdef, tx, batch_size), donate_argnums=(0,))
+    data, labels = jnp.asarray(images_u8), jnp.asarray(labels, jnp.int32)
     t0 = time.time()
-    state, losses = train(
-        state, jnp.asarray(images_u8), jnp.asarray(labels, jnp.int32), train_key, num_steps
-    )
-    losses = np.asarray(jax.device_get(losses))
+    losses = []
+    for _ in range(num_steps):
+        state, loss = step(state, data, labels, train_key)
+        losses.append(loss)
+    losses = np.asarray(jax.device_get(jnp.stack(losses)))  # [num_steps]
     tail = losses[-max(num_steps // 10, 1) :]
     stats = {"train_seconds": time.time() - t0, "final_train_loss": float(tail.mean())}
     if not math.isfinite(stats["final_train_loss"]):
@@ -190,7 +195,8 @@ def _map_batches(fn, graphdef, params, images, batch_size: int) -> np.ndarray:
 
 
 def features(classifier: TrainedClassifier, images, batch_size: int = 500) -> np.ndarray:
-    """Penultimate-layer features [N, F] of images [N, H, W, C] (uint8 0..255 or float in [0, 1])."""
+    """Penultimate-layer features [N, F] (after the ReLU) of images [N, H, W, C]: uint8 in
+    0..255, or float already in [0, 1]."""
     batch_size = max(1, min(batch_size, len(images)))
     return _map_batches(_features_batch, classifier.graphdef, classifier.params, images, batch_size)
 

@@ -1,0 +1,207 @@
+"""Fréchet distance (Heusel et al. 2017, eq. 6): closed forms and invariants, and the feature
+classifier it runs on (training, caching, refusal of unlabelled data)."""
+
+import json
+import os
+import shutil
+
+import jax
+import numpy as np
+import pytest
+import scipy.linalg
+from flax import nnx
+
+from vae_jax.config_lib import apply_runlocal, base_config
+from vae_jax.data import load_dataset
+from vae_jax.evaluate import feature_classifier as fc
+from vae_jax.evaluate.frechet import (
+    feature_frechet_distance,
+    frechet_distance,
+    gaussian_stats,
+    sample_quality,
+)
+from vae_jax.model import build_model
+
+QUICK = dict(num_steps=200, batch_size=64)
+
+
+def _random_spd(rng, f):
+    a = rng.normal(size=(f, f))
+    return a @ a.T / f + 0.1 * np.eye(f)
+
+
+def test_fd_of_identical_stats_is_zero():
+    feats = np.random.default_rng(0).normal(size=(500, 16)) * 3.0 + 1.0
+    mu, sigma = gaussian_stats(feats)
+    assert abs(frechet_distance(mu, sigma, mu, sigma)) < 1e-6
+
+
+def test_fd_same_covariance_is_squared_mean_distance():
+    rng = np.random.default_rng(1)
+    sigma = _random_spd(rng, 8)
+    mu1, mu2 = rng.normal(size=8), rng.normal(size=8)
+    expected = float(np.sum((mu1 - mu2) ** 2))
+    np.testing.assert_allclose(frechet_distance(mu1, sigma, mu2, sigma), expected, rtol=1e-9)
+
+
+def test_fd_diagonal_closed_form():
+    rng = np.random.default_rng(2)
+    a, b = rng.uniform(0.1, 4.0, size=6), rng.uniform(0.1, 4.0, size=6)
+    mu1, mu2 = rng.normal(size=6), rng.normal(size=6)
+    expected = np.sum((mu1 - mu2) ** 2) + np.sum((np.sqrt(a) - np.sqrt(b)) ** 2)
+    got = frechet_distance(mu1, np.diag(a), mu2, np.diag(b))
+    np.testing.assert_allclose(got, expected, rtol=1e-10)
+
+
+def test_fd_is_symmetric_and_matches_sqrtm_oracle():
+    rng = np.random.default_rng(3)
+    s1, s2 = _random_spd(rng, 10), _random_spd(rng, 10)  # do not commute
+    mu1, mu2 = rng.normal(size=10), rng.normal(size=10)
+    d12, d21 = frechet_distance(mu1, s1, mu2, s2), frechet_distance(mu2, s2, mu1, s1)
+    np.testing.assert_allclose(d12, d21, rtol=1e-9)
+    # The pytorch-fid formula: Tr(Σ1 + Σ2 − 2 sqrtm(Σ1 Σ2)).
+    oracle = np.sum((mu1 - mu2) ** 2) + np.trace(s1 + s2 - 2 * scipy.linalg.sqrtm(s1 @ s2).real)
+    np.testing.assert_allclose(d12, oracle, rtol=1e-8)
+
+
+def test_fd_finite_for_singular_covariances():
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(5, 20))  # N < F: rank-4 covariances
+    y = rng.normal(size=(5, 20)) + 1.0
+    d = frechet_distance(*gaussian_stats(x), *gaussian_stats(y))
+    assert np.isfinite(d) and d > 0
+    mu, sigma = gaussian_stats(x)
+    assert abs(frechet_distance(mu, sigma, mu, sigma)) < 1e-9
+
+
+def test_gaussian_stats_matches_numpy():
+    x = np.random.default_rng(5).normal(size=(50, 3)).astype(np.float32)
+    mu, sigma = gaussian_stats(x)
+    np.testing.assert_allclose(mu, x.astype(np.float64).mean(0), rtol=1e-12)
+    np.testing.assert_allclose(sigma, np.cov(x.astype(np.float64).T), rtol=1e-12)
+    assert mu.dtype == sigma.dtype == np.float64
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    c = apply_runlocal(base_config())
+    c.data.name, c.data.val_size, c.data.binarize = "synthetic", 200, "none"
+    return c, load_dataset(c.data)
+
+
+@pytest.fixture(scope="module")
+def cached(synthetic, tmp_path_factory):
+    """A classifier trained once on synthetic data and cached; (classifier, cache_path)."""
+    _, ds = synthetic
+    path = str(tmp_path_factory.mktemp("clf") / "classifier.npz")
+    clf = fc.get_classifier(
+        ds.train_x,
+        ds.train_y,
+        cache_path=path,
+        key=jax.random.key(0),
+        dataset_name="synthetic",
+        test_images_u8=ds.test_x,
+        test_labels=ds.test_y,
+        **QUICK,
+    )
+    return clf, path
+
+
+def test_classifier_trains_well_above_chance(cached, synthetic):
+    clf, _ = cached
+    _, ds = synthetic
+    acc = fc.classifier_accuracy(clf, ds.test_x, ds.test_y, batch_size=128)
+    assert acc > 0.6, acc  # 10 classes: chance is 0.1
+    assert clf.info["test_accuracy"] == acc
+    feats = fc.features(clf, ds.test_x[:37], batch_size=16)  # padded last batch
+    assert feats.shape == (37, 128)
+    np.testing.assert_allclose(feats, fc.features(clf, ds.test_x[:37], batch_size=64), atol=1e-5)
+    as_float = ds.test_x[:37].astype(np.float32) / 255.0  # floats in [0, 1] are read as-is
+    np.testing.assert_allclose(feats, fc.features(clf, as_float, batch_size=64), atol=1e-5)
+
+
+def test_cache_round_trip_loads_without_training(cached, synthetic, monkeypatch):
+    clf, path = cached
+    _, ds = synthetic
+    with open(fc.meta_path(path)) as f:
+        record = json.load(f)
+    assert record["dataset"] == "synthetic" and record["settings"]["num_steps"] == 200
+    assert record["fingerprint"] == fc.data_fingerprint(ds.train_x, ds.train_y)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("retrained although the cache was valid")
+
+    monkeypatch.setattr(fc, "train_classifier", no_training)
+    loaded = fc.get_classifier(
+        ds.train_x, ds.train_y, cache_path=path, key=jax.random.key(0), **QUICK
+    )
+    np.testing.assert_array_equal(
+        fc.features(loaded, ds.test_x[:50]), fc.features(clf, ds.test_x[:50])
+    )
+
+
+def test_stale_or_corrupt_cache_retrains(cached, synthetic, tmp_path, monkeypatch):
+    _, ds = synthetic
+    path = str(tmp_path / "stale.npz")  # a copy: the shared cache stays valid
+    for src, dst in ((cached[1], path), (fc.meta_path(cached[1]), fc.meta_path(path))):
+        shutil.copyfile(src, dst)
+    calls = []
+
+    def fake_train(images_u8, labels, key, **kwargs):
+        calls.append(len(images_u8))
+        graphdef, params = nnx.split(fc._build(images_u8.shape[1:], 10, key))
+        return graphdef, params, {"train_seconds": 0.0, "final_train_loss": 2.3}
+
+    monkeypatch.setattr(fc, "train_classifier", fake_train)
+    with pytest.warns(UserWarning, match="other data or settings"):  # different key
+        fc.get_classifier(ds.train_x, ds.train_y, cache_path=path, key=jax.random.key(1), **QUICK)
+
+    corrupt = str(tmp_path / "corrupt.npz")
+    with open(corrupt, "wb") as f:
+        f.write(b"not an npz file")
+    with open(fc.meta_path(corrupt), "w") as f:
+        f.write("{truncated")
+    with pytest.warns(UserWarning, match="corrupt.npz is unreadable"):
+        fc.get_classifier(
+            ds.train_x, ds.train_y, cache_path=corrupt, key=jax.random.key(0), **QUICK
+        )
+    assert calls == [len(ds.train_x)] * 2
+    fc.load_classifier(corrupt)  # the retrained classifier replaced the corrupt files
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+
+
+def test_unlabelled_data_is_refused(tmp_path):
+    images = np.zeros((10, 28, 28, 1), np.uint8)
+    with pytest.raises(ValueError, match="unlabelled"):
+        fc.get_classifier(
+            images,
+            np.full((10,), -1, np.int32),
+            cache_path=str(tmp_path / "c.npz"),
+            key=jax.random.key(0),
+        )
+    assert not os.listdir(tmp_path)
+
+
+def test_sample_quality_of_random_model_is_above_real_noise_floor(cached, synthetic):
+    clf, _ = cached
+    config, ds = synthetic
+    graphdef, params = nnx.split(build_model(config.model, ds.shape, jax.random.key(0)))
+    out = sample_quality(
+        graphdef,
+        params,
+        clf,
+        ds.test_x,
+        jax.random.key(1),
+        num_samples=400,
+        batch_size=150,
+        train_images_u8=ds.train_x,
+    )
+    assert out["num_samples"] == 400 and out["num_reference_examples"] == 400
+    assert out["feature_dim"] == 128 and out["decoder_output"] == "mean"
+    assert "not Inception FID" in out["note"] and "synthetic" in out["note"]
+    # An untrained decoder emits near-uniform grey images: far from the data, while a
+    # second real sample of the same size is close (the estimator's noise floor).
+    assert 0 <= out["fd_reference_test_vs_train"] < 0.2 * out["fd_samples"]
+    assert 0 <= out["fd_reference_test_vs_train"] < 0.2 * out["fd_reconstructions"]
+    real_vs_real = feature_frechet_distance(clf, ds.test_x, ds.test_x)
+    assert abs(real_vs_real) < 1e-6 * out["fd_samples"]
