@@ -192,9 +192,8 @@ def test_sample_quality_of_random_model_is_above_real_noise_floor(cached, synthe
         clf,
         ds.test_x,
         jax.random.key(1),
-        num_samples=400,
         batch_size=150,
-        train_images_u8=ds.train_x,
+        reference_images_u8=ds.train_x,
     )
     assert out["num_samples"] == 400 and out["num_reference_examples"] == 400
     assert out["feature_dim"] == 128 and out["decoder_output"] == "mean"

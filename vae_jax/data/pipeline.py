@@ -30,6 +30,7 @@ class Dataset(NamedTuple):
     binarization: str
     description: str
     test_raw: np.ndarray | None = None  # test images before binarization (figures, FD)
+    train_raw: np.ndarray | None = None  # train images before binarization (FD classifier)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -63,7 +64,7 @@ def load_dataset(data_config) -> Dataset:
         train_x, train_y = train_x[train_idx], train_y[train_idx]
 
     b = dc.binarize
-    test_raw = test_x
+    test_raw, train_raw = test_x, train_x
     seed = dc.split_seed + 1
     if b == "threshold":
         train_x, val_x, test_x = (
@@ -85,7 +86,17 @@ def load_dataset(data_config) -> Dataset:
     if dc.name == "binarized_mnist":
         description = "Larochelle & Murray 2011 fixed binarization (tfds binarized_mnist)"
     return Dataset(
-        train_x, train_y, val_x, val_y, test_x, test_y, dc.name, b, description, test_raw
+        train_x,
+        train_y,
+        val_x,
+        val_y,
+        test_x,
+        test_y,
+        dc.name,
+        b,
+        description,
+        test_raw,
+        train_raw,
     )
 
 

@@ -120,27 +120,31 @@ def sample_quality(
     test_images_u8: np.ndarray,
     key: jax.Array,
     *,
-    num_samples: int = 10_000,
+    num_samples: int | None = None,
     batch_size: int = 500,
-    train_images_u8: np.ndarray | None = None,
+    reference_images_u8: np.ndarray | None = None,
     mean: bool = True,
 ) -> dict:
     """Fréchet distances of model samples and reconstructions to the test images.
 
-    - fd_samples: FD(test images, E[x|z] for z ~ p(z)), `num_samples` samples. With a
+    - fd_samples: FD(test images, E[x|z] for z ~ p(z)), `num_samples` samples (default: as
+      many as test images, so that both sides have the same sample-size bias). With a
       Bernoulli decoder E[x|z] is the grey-level mean image, not a binary draw: the mean is
-      what figures show and what the classifier (trained on [0, 1] images) can read without
-      sampling noise. For binarized data sets the real test images are binary while the mean
-      images are not, which inflates fd_samples; pass `mean=False` to compare draws
-      x ~ p(x|z) instead (recorded as "decoder_output").
-    - fd_reconstructions: FD(test images, E[x | z = μ(x)] of the same test images).
-    - fd_reference_test_vs_train (only with `train_images_u8`): FD(test images,
-      `num_samples` train images drawn without replacement by `key`), the real-vs-real
-      noise floor at the sample sizes of fd_samples.
+      what figures show, and under dynamic binarization it estimates the grey intensities
+      x/255, so compare it with the grey test images (and a classifier trained on them).
+      Against binary test images the non-binary means inflate fd_samples; pass `mean=False`
+      to compare draws x ~ p(x|z) instead (recorded as "decoder_output").
+    - fd_reconstructions: FD(test images, E[x | z = μ(x)] of the same test images); always
+      the decoder mean, whatever `mean` says.
+    - fd_reference_test_vs_train (only with `reference_images_u8`, real images not in the
+      test set, e.g. train images): FD(test images, `num_samples` of them drawn without
+      replacement by `key`), the real-vs-real noise floor at the sample sizes of fd_samples.
     Generated images are clipped to [0, 1]. The key of sample batch i is fold_in(key, i).
     """
     sample_key, reference_key = jax.random.split(key)
     n_test = len(test_images_u8)
+    num_samples = n_test if num_samples is None else num_samples
+    batch_size = max(1, min(batch_size, n_test, num_samples))
     real_stats = gaussian_stats(features(classifier, test_images_u8, batch_size))
 
     draw = lambda i: _sample_batch(
@@ -178,12 +182,11 @@ def sample_quality(
             "with published FID numbers"
         ),
     }
-    if train_images_u8 is not None:
-        m = min(num_samples, len(train_images_u8))
-        idx = np.sort(
-            np.asarray(jax.random.choice(reference_key, len(train_images_u8), (m,), False))
-        )
-        reference_stats = gaussian_stats(features(classifier, train_images_u8[idx], batch_size))
+    if reference_images_u8 is not None:
+        m = min(num_samples, len(reference_images_u8))
+        pick = jax.random.choice(reference_key, len(reference_images_u8), (m,), replace=False)
+        reference = np.asarray(reference_images_u8)[np.sort(np.asarray(pick))]
+        reference_stats = gaussian_stats(features(classifier, reference, batch_size))
         out["fd_reference_test_vs_train"] = frechet_distance(*real_stats, *reference_stats)
         out["num_reference_examples"] = int(m)
     return out
