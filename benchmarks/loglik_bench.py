@@ -12,9 +12,11 @@ Both sides stream K in chunks with a running max-shifted logsumexp (Burda et al.
 eq. 8) over batches of `batch_size` images, in one process with the same thread count. The
 check feeds PyTorch the exact ε that vae_jax draws (chunk i of batch b from
 fold_in(fold_in(key, b), i)) and reports the max |Δ log p(x)|; the timed PyTorch runs draw
-their own ε with torch.randn. Times are medians of `repeats` runs after a warm-up run
-(which holds XLA's compilation). A sweep over chunk sizes picks the fastest JAX chunk.
-Writes JSON to --out.
+their own ε with torch.randn. Times are medians of `repeats` runs, JAX and PyTorch taking
+turns, after a warm-up run (which holds XLA's compilation). A sweep over chunk sizes (at
+K = sweep_K, round-robin, best of sweep_repeats) picks the fastest JAX chunk. Everything is
+measured again in a child process with `--xla_variant` added to XLA_FLAGS (see
+YNN_DOT_ONLY below). Writes JSON to --out.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ import math
 import os
 import platform
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 
 import jax
@@ -34,10 +39,17 @@ from flax import nnx
 
 from vae_jax.config_lib import base_config
 from vae_jax.data import DEBIAN_FASHION_MNIST_DIR, load_dataset
-from vae_jax.evaluate.loglik import dataset_log_likelihood, summarize_log_likelihood
+from vae_jax.evaluate.loglik import (
+    DEFAULT_CHUNK_SIZE,
+    dataset_log_likelihood,
+    summarize_log_likelihood,
+)
 from vae_jax.model import build_model
 
 _LOG_2PI = math.log(2.0 * math.pi)
+# XLA's CPU backend (jaxlib 0.10) fuses the decoder's matmuls with the Bernoulli log-prob into
+# one YNN fusion that runs ~3x slower here; keeping YNN to individual dots avoids it.
+YNN_DOT_ONLY = "--xla_cpu_experimental_ynn_fusion_type=individual_dot"
 
 
 class TorchMLP(torch.nn.Module):
@@ -131,14 +143,16 @@ def torch_noise(seed, latent_dim, batch_size):
     return lambda b: lambda i, n: torch.randn((n, batch_size, latent_dim), generator=gen)
 
 
-def timed(fn, repeats):
-    """Median wall time of `repeats` calls (the caller has already warmed fn up)."""
-    times = []
+def alternate(fns, repeats):
+    """Median wall time of each fn over `repeats` rounds, run in turn (ABAB...) so that load
+    from other processes hits every fn alike. The caller has warmed them up."""
+    times = [[] for _ in fns]
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), times
+        for fn, ts in zip(fns, times, strict=True):
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
+    return [(statistics.median(ts), ts) for ts in times]
 
 
 def load_images(num_images: int):
@@ -146,25 +160,12 @@ def load_images(num_images: int):
     if not os.path.isdir(DEBIAN_FASHION_MNIST_DIR):
         c.data.name, c.data.val_size = "synthetic", 200
     dataset = load_dataset(c.data)
-    return (
-        c,
-        dataset.test_x[:num_images],
-        f"{dataset.name} test[:{num_images}] ({dataset.binarization})",
-    )
+    source = f"{dataset.name} test[:{num_images}]: {dataset.description}"
+    return c, dataset.test_x[:num_images], source
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--num_images", type=int, default=100)
-    p.add_argument("--K", type=int, default=5000)
-    p.add_argument("--chunk", type=int, default=100)
-    p.add_argument("--batch_size", type=int, default=100)
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--sweep_chunks", default="50,100,250,500,1000", help="'' skips the sweep")
-    p.add_argument("--sweep_repeats", type=int, default=1)
-    p.add_argument("--out", default="benchmarks/results/loglik.json")
-    args = p.parse_args(argv)
-
+def measure(args) -> dict:
+    """JAX and PyTorch in this process (this process's XLA_FLAGS), plus the chunk sweep."""
     threads = len(os.sched_getaffinity(0))
     torch.set_num_threads(threads)
     config, images, source = load_images(args.num_images)
@@ -174,25 +175,33 @@ def main(argv=None):
     encoder, decoder = TorchMLP(model.encoder).eval(), TorchMLP(model.decoder).eval()
     latent_dim = config.model.latent_dim
     key = jax.random.key(1)
-    load_at_start = os.getloadavg()[0]
+    xla_flags = os.environ.get("XLA_FLAGS", "")
+    tag = f"[XLA_FLAGS={xla_flags!r}]"
+    print(f"{tag} {source}", flush=True)
     print(
-        f"{source}; K={k}, chunk={args.chunk}, batch={bs}, {threads} threads; "
-        f"load average {load_at_start:.1f}",
+        f"{tag} K={k}, chunk={args.chunk}, batch={bs}, {threads} threads; "
+        f"load average {os.getloadavg()[0]:.1f}",
         flush=True,
     )
 
-    def run_jax(chunk):
+    def run_jax(chunk, num_samples=k):
         return dataset_log_likelihood(
-            graphdef, params, images, key, num_samples=k, chunk_size=chunk, batch_size=bs
+            graphdef,
+            params,
+            images,
+            key,
+            num_samples=num_samples,
+            chunk_size=chunk,
+            batch_size=bs,
         )
 
-    def run_torch(chunk, noise_for_batch):
+    def run_torch(noise_for_batch):
         return torch_dataset_log_likelihood(
             encoder,
             decoder,
             images,
             num_samples=k,
-            chunk_size=chunk,
+            chunk_size=args.chunk,
             batch_size=bs,
             noise_for_batch=noise_for_batch,
         )
@@ -200,40 +209,32 @@ def main(argv=None):
     t0 = time.perf_counter()
     values_jax = run_jax(args.chunk)  # warm-up: compiles
     warmup_jax = time.perf_counter() - t0
-    values_torch = run_torch(args.chunk, jax_noise(key, latent_dim, bs))  # same ε; warm-up
+    values_torch = run_torch(jax_noise(key, latent_dim, bs))  # the same ε; also a warm-up
     max_abs_diff = float(np.abs(values_jax - values_torch).max())
     print(
-        f"check: max |log p_jax − log p_torch| = {max_abs_diff:.2e} nats on {n} images "
-        f"(mean log p(x) {values_jax.mean():.2f} vs {values_torch.mean():.2f})",
+        f"{tag} check: max |log p_jax − log p_torch| = {max_abs_diff:.2e} nats on {n} "
+        f"images (mean log p(x) {values_jax.mean():.3f} vs {values_torch.mean():.3f})",
         flush=True,
     )
 
-    t_jax, times_jax = timed(lambda: run_jax(args.chunk), args.repeats)
-    t_torch, times_torch = timed(
-        lambda: run_torch(args.chunk, torch_noise(0, latent_dim, bs)), args.repeats
+    torch_eps = torch_noise(0, latent_dim, bs)
+    (t_jax, times_jax), (t_torch, times_torch) = alternate(
+        [lambda: run_jax(args.chunk), lambda: run_torch(torch_eps)], args.repeats
     )
-    sweep = {}
-    for chunk in [int(c) for c in args.sweep_chunks.split(",") if c]:
-        if chunk != args.chunk:
-            run_jax(chunk)  # compile
-        t, _ = timed(lambda c=chunk: run_jax(c), args.sweep_repeats)
-        sweep[chunk] = n / t
-        print(f"  sweep: JAX chunk {chunk:>5}: {n / t:8.2f} images/s", flush=True)
+    print(f"{tag} JAX {n / t_jax:.2f} images/s, PyTorch {n / t_torch:.2f} images/s", flush=True)
 
-    rows = [("JAX (jit, lax.scan)", t_jax), ("PyTorch (eager)", t_torch)]
-    print(f"\nlog p(x), K={k}, chunk={args.chunk}, {n} images, batch {bs}, {threads} threads")
-    print(f"{'implementation':<22}{'median s':>10}{'images/s':>11}")
-    for name, t in rows:
-        print(f"{name:<22}{t:>10.2f}{n / t:>11.2f}")
-    ratio = t_torch / t_jax
-    print(f"throughput ratio JAX/PyTorch: {ratio:.2f}×")
-    if sweep:
-        best = max(sweep, key=sweep.get)
-        print(f"fastest JAX chunk: {best} ({sweep[best]:.2f} images/s)")
-
-    result = {
-        "benchmark": "importance-sampled log p(x), MLP VAE 784-512-256-20 bernoulli",
-        "weights": "random init, seed 0 (throughput does not depend on training)",
+    chunks = [int(c) for c in args.sweep_chunks.split(",") if c]
+    for chunk in chunks:
+        run_jax(chunk, args.sweep_K)  # compile
+    fns = [lambda c=chunk: run_jax(c, args.sweep_K) for chunk in chunks]
+    sweep = {  # images/s at K from the best of the round-robin repeats
+        str(c): n * args.sweep_K / k / min(ts)
+        for c, (_, ts) in zip(chunks, alternate(fns, args.sweep_repeats), strict=True)
+    }
+    for c, v in sweep.items():
+        print(f"{tag}   sweep: JAX chunk {c:>5}: {v:8.2f} images/s", flush=True)
+    return {
+        "xla_flags": xla_flags,
         "images": source,
         "num_images": n,
         "K": k,
@@ -241,9 +242,7 @@ def main(argv=None):
         "batch_size": bs,
         "threads": threads,
         "repeats": args.repeats,
-        "cpu": platform.processor() or platform.machine(),
-        "load_average_1min_at_start": load_at_start,
-        "versions": {"jax": jax.__version__, "torch": torch.__version__},
+        "load_average_1min_at_end": os.getloadavg()[0],
         "jax": {
             "median_s": t_jax,
             "images_per_s": n / t_jax,
@@ -251,13 +250,92 @@ def main(argv=None):
             "warmup_s_including_compile": warmup_jax,
         },
         "torch": {"median_s": t_torch, "images_per_s": n / t_torch, "times_s": times_torch},
-        "throughput_ratio_jax_over_torch": ratio,
+        "throughput_ratio_jax_over_torch": t_torch / t_jax,
         "check_same_eps": {
             "max_abs_diff_nats": max_abs_diff,
             "jax_summary": summarize_log_likelihood(values_jax, int(np.prod(images.shape[1:]))),
             "torch_mean_log_likelihood_nats": float(values_torch.mean()),
         },
-        "jax_chunk_sweep_images_per_s": {str(c): v for c, v in sweep.items()},
+        "jax_chunk_sweep": {
+            "K": args.sweep_K,
+            "repeats": args.sweep_repeats,
+            "images_per_s_at_K_equivalent": sweep,
+        },
+    }
+
+
+def print_table(runs):
+    first = runs[0]
+    print(
+        f"\nlog p(x), K={first['K']}, chunk={first['chunk_size']}, {first['num_images']} "
+        f"images, batch {first['batch_size']}, {first['threads']} threads"
+    )
+    rows = []
+    for r in runs:
+        flags = r["xla_flags"] or "default XLA flags"
+        rows.append(
+            (f"JAX (jit, lax.scan) [{flags}]", r["jax"], r["throughput_ratio_jax_over_torch"])
+        )
+        rows.append(("PyTorch (eager), same process", r["torch"], None))
+    width = max(len(name) for name, _, _ in rows) + 2
+    print(f"{'implementation':<{width}}{'median s':>9}{'images/s':>10}{'JAX/PyTorch':>13}")
+    for name, t, ratio in rows:
+        ratio_text = f"{ratio:>12.2f}x" if ratio is not None else ""
+        print(f"{name:<{width}}{t['median_s']:>9.2f}{t['images_per_s']:>10.2f}{ratio_text}")
+    for r in runs:
+        flags = r["xla_flags"] or "default XLA flags"
+        sweep = r["jax_chunk_sweep"]["images_per_s_at_K_equivalent"]
+        if sweep:
+            best = max(sweep, key=sweep.get)
+            print(
+                f"fastest JAX chunk [{flags}]: {best} (images/s by chunk: "
+                + ", ".join(f"{c}: {v:.2f}" for c, v in sweep.items())
+                + ")"
+            )
+        diff = r["check_same_eps"]["max_abs_diff_nats"]
+        print(f"same-eps check [{flags}]: max |log p_jax - log p_torch| = {diff:.2e} nats")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--num_images", type=int, default=100)
+    p.add_argument("--K", type=int, default=5000)
+    p.add_argument("--chunk", type=int, default=DEFAULT_CHUNK_SIZE)
+    p.add_argument("--batch_size", type=int, default=100)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--sweep_chunks", default="25,50,100,250,500,1000", help="'' skips the sweep")
+    p.add_argument("--sweep_K", type=int, default=1000, help="K of the sweep (saves time)")
+    p.add_argument("--sweep_repeats", type=int, default=3)
+    p.add_argument(
+        "--xla_variant",
+        default=YNN_DOT_ONLY,
+        help="also measure in a child process with this added to XLA_FLAGS ('' = skip)",
+    )
+    p.add_argument("--out", default="benchmarks/results/loglik.json")
+    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+
+    runs = [measure(args)]
+    if args.xla_variant and not args.child:
+        with tempfile.TemporaryDirectory() as tmp:
+            child_out = os.path.join(tmp, "child.json")
+            env = dict(os.environ)
+            env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {args.xla_variant}".strip()
+            child_argv = list(argv if argv is not None else sys.argv[1:])
+            command = [sys.executable, "-m", "benchmarks.loglik_bench", *child_argv]
+            subprocess.run([*command, "--child", "--out", child_out], env=env, check=True)
+            with open(child_out) as f:
+                runs += json.load(f)["runs"]
+    if not args.child:
+        print_table(runs)
+
+    result = {
+        "benchmark": "importance-sampled log p(x), MLP VAE 784-512-256-20 bernoulli",
+        "weights": "random init, seed 0 (throughput does not depend on training)",
+        "ratio": "throughput JAX / PyTorch, each pair measured in one process, interleaved",
+        "cpu": platform.processor() or platform.machine(),
+        "versions": {"jax": jax.__version__, "torch": torch.__version__},
+        "runs": runs,
     }
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out, "w") as f:

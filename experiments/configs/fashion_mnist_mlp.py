@@ -16,7 +16,8 @@ def get_config(arg=None):
     c.model.net = arg.arch
     c.model.latent_dim = arg.latent_dim
     c.hyper.beta = arg.beta
-    c.train.num_steps = 8000
+    c.train.num_steps = 10_000
     c.train.log_every = 200
     c.train.checkpoint_every = 2000
+    c.eval.autoencoder_steps = 3000  # the baseline for the AE-vs-VAE latent scatter
     return apply_runlocal(c) if arg.runlocal else c
