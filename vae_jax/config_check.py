@@ -69,6 +69,7 @@ def validate_config(c) -> None:
         "eval.loglik_chunk",
         "eval.loglik_batch_size",
         "eval.fd_num_examples",
+        "eval.classifier_steps",
     ):
         _positive_int(c, f)
     for f in (

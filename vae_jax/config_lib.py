@@ -72,6 +72,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.eval.sample_quality = True  # Fréchet distance in a small classifier's features
     c.eval.fd_num_examples = 5000
     c.eval.classifier_dir = ""  # cache of the feature classifier; "" = ~/.cache/vae_jax
+    c.eval.classifier_steps = 1000  # training steps of the feature classifier
     c.eval.sample_temperature = 1.0
     c.eval.autoencoder_steps = 0  # > 0: also train the plain autoencoder baseline
     c.eval.arithmetic_source = 5  # class indices for the latent-arithmetic figure

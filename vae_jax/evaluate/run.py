@@ -81,9 +81,17 @@ def log_likelihood_summary(config, dataset, graphdef, params, num_samples: int) 
         chunk_size=chunk if num_samples % chunk == 0 else num_samples,
         batch_size=min(config.eval.loglik_batch_size, len(test_x)),
     )
+    elbo = dataset_elbo(
+        graphdef,
+        params,
+        test_x,
+        _key(config, _ELBO),
+        batch_size=min(config.eval.batch_size, len(test_x)),
+    )["elbo"]
     return {
         **summarize_log_likelihood(values, int(np.prod(dataset.shape))),
         "num_importance_samples": num_samples,
+        "elbo_same_examples_nats": float(elbo.mean()),  # the bound it tightens, same examples
     }
 
 
@@ -106,6 +114,7 @@ def sample_quality_summary(config, dataset, graphdef, params) -> dict:
         dataset.train_y,
         cache_path=cache,
         key=jax.random.key(0),
+        num_steps=config.eval.classifier_steps,
         dataset_name=dataset.name,
         test_images_u8=dataset.test_raw,
         test_labels=dataset.test_y,
