@@ -30,9 +30,11 @@ from flax import nnx
 
 from vae_jax.train import to_model_input
 
-# Fastest chunk for the 784-512-256-20 MLP VAE at K=5000 on a 2-core CPU, measured by
-# benchmarks/loglik_bench.py (results in benchmarks/results/loglik.json).
-DEFAULT_CHUNK_SIZE = 100
+# The fastest chunk (or tied for fastest) for the 784-512-256-20 MLP VAE at K = 5000 and 100
+# images per batch on a 2-core CPU, with and without the XLA flag that benchmarks/loglik_bench.py
+# recommends; chunks of 25-250 are within ~15%, 500 and more are slower. Memory per batch is
+# about 3 · batch · chunk · 784 floats (~50 MB here).
+DEFAULT_CHUNK_SIZE = 50
 
 
 def _log_weights(model, q, x: jax.Array, key: jax.Array, n: int) -> jax.Array:
@@ -56,7 +58,8 @@ def importance_log_likelihood(
     """Importance-sampled log p(x) with K = num_samples draws from q(z|x). x [B, ...] -> [B].
 
     Works for any prior (it only uses model.log_prior) and any likelihood. `num_samples`
-    and `chunk_size` set shapes, so they are static under jit.
+    and `chunk_size` set shapes, so they are static under jit; a chunk_size above
+    num_samples is clipped to num_samples.
     """
     if num_samples < 1 or chunk_size < 1:
         raise ValueError(f"need num_samples, chunk_size >= 1, got {num_samples}, {chunk_size}")
@@ -97,7 +100,8 @@ def dataset_log_likelihood(
     """Per-example importance-sampled log p(x) in nats over `images_u8` [N, H, W, C]. [N]
 
     The last batch is padded to `batch_size` (one compilation) and the padding dropped.
-    The key of batch i is fold_in(key, i), so the result is a function of the key alone.
+    The key of batch i is fold_in(key, i), so the result is a function of the key (and of
+    batch_size and chunk_size, since ε is drawn as [chunk, batch, D] blocks) alone.
     """
     n = len(images_u8)
     out = []
