@@ -14,9 +14,10 @@ check feeds PyTorch the exact ε that vae_jax draws (chunk i of batch b from
 fold_in(fold_in(key, b), i)) and reports the max |Δ log p(x)|; the timed PyTorch runs draw
 their own ε with torch.randn. Times are medians of `repeats` runs, JAX and PyTorch taking
 turns, after a warm-up run (which holds XLA's compilation). A sweep over chunk sizes (at
-K = sweep_K, round-robin, best of sweep_repeats) picks the fastest JAX chunk. Everything is
-measured again in a child process with `--xla_variant` added to XLA_FLAGS (see
-YNN_DOT_ONLY below). Writes JSON to --out.
+K = sweep_K, round-robin, best of sweep_repeats) picks the fastest JAX chunk. Unless
+--no-untuned, everything is measured again in a child process with VAE_JAX_CPU_TUNING=0
+(plain jax.jit, without vae_jax.cpu_tuning's per-computation XLA options). Writes JSON to
+--out.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ import torch
 from flax import nnx
 
 from vae_jax.config_lib import base_config
+from vae_jax.cpu_tuning import ENV_SWITCH, cpu_compiler_options
 from vae_jax.data import DEBIAN_FASHION_MNIST_DIR, load_dataset
 from vae_jax.evaluate.loglik import (
     DEFAULT_CHUNK_SIZE,
@@ -47,9 +49,6 @@ from vae_jax.evaluate.loglik import (
 from vae_jax.model import build_model
 
 _LOG_2PI = math.log(2.0 * math.pi)
-# XLA's CPU backend (jaxlib 0.10) fuses the decoder's matmuls with the Bernoulli log-prob into
-# one YNN fusion that runs ~3x slower here; keeping YNN to individual dots avoids it.
-YNN_DOT_ONLY = "--xla_cpu_experimental_ynn_fusion_type=individual_dot"
 
 
 class TorchMLP(torch.nn.Module):
@@ -175,8 +174,8 @@ def measure(args) -> dict:
     encoder, decoder = TorchMLP(model.encoder).eval(), TorchMLP(model.decoder).eval()
     latent_dim = config.model.latent_dim
     key = jax.random.key(1)
-    xla_flags = os.environ.get("XLA_FLAGS", "")
-    tag = f"[XLA_FLAGS={xla_flags!r}]"
+    variant = "plain jax.jit" if cpu_compiler_options() is None else "vae_jax.cpu_tuning"
+    tag = f"[{variant}]"
     print(f"{tag} {source}", flush=True)
     print(
         f"{tag} K={k}, chunk={args.chunk}, batch={bs}, {threads} threads; "
@@ -234,7 +233,9 @@ def measure(args) -> dict:
     for c, v in sweep.items():
         print(f"{tag}   sweep: JAX chunk {c:>5}: {v:8.2f} images/s", flush=True)
     return {
-        "xla_flags": xla_flags,
+        "variant": variant,
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "compiler_options": cpu_compiler_options(),
         "images": source,
         "num_images": n,
         "K": k,
@@ -272,7 +273,7 @@ def print_table(runs):
     )
     rows = []
     for r in runs:
-        flags = r["xla_flags"] or "default XLA flags"
+        flags = r["variant"]
         rows.append(
             (f"JAX (jit, lax.scan) [{flags}]", r["jax"], r["throughput_ratio_jax_over_torch"])
         )
@@ -283,7 +284,7 @@ def print_table(runs):
         ratio_text = f"{ratio:>12.2f}x" if ratio is not None else ""
         print(f"{name:<{width}}{t['median_s']:>9.2f}{t['images_per_s']:>10.2f}{ratio_text}")
     for r in runs:
-        flags = r["xla_flags"] or "default XLA flags"
+        flags = r["variant"]
         sweep = r["jax_chunk_sweep"]["images_per_s_at_K_equivalent"]
         if sweep:
             best = max(sweep, key=sweep.get)
@@ -307,20 +308,21 @@ def main(argv=None):
     p.add_argument("--sweep_K", type=int, default=1000, help="K of the sweep (saves time)")
     p.add_argument("--sweep_repeats", type=int, default=3)
     p.add_argument(
-        "--xla_variant",
-        default=YNN_DOT_ONLY,
-        help="also measure in a child process with this added to XLA_FLAGS ('' = skip)",
+        "--untuned",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help=f"also measure plain jax.jit in a child process ({ENV_SWITCH}=0)",
     )
     p.add_argument("--out", default="benchmarks/results/loglik.json")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
 
     runs = [measure(args)]
-    if args.xla_variant and not args.child:
+    if args.untuned and not args.child:
         with tempfile.TemporaryDirectory() as tmp:
             child_out = os.path.join(tmp, "child.json")
             env = dict(os.environ)
-            env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {args.xla_variant}".strip()
+            env[ENV_SWITCH] = "0"
             child_argv = list(argv if argv is not None else sys.argv[1:])
             command = [sys.executable, "-m", "benchmarks.loglik_bench", *child_argv]
             subprocess.run([*command, "--child", "--out", child_out], env=env, check=True)

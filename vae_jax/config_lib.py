@@ -67,7 +67,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.eval.diagnostics = True  # log-likelihood, collapse, sample quality, figures, report
     c.eval.num_importance_samples = 1000  # K for log p(x) (5000 in the literature)
     c.eval.loglik_examples = 1000  # test examples for log p(x); 0 = all
-    c.eval.loglik_chunk = 100  # samples of z per inner step (bounds memory)
+    c.eval.loglik_chunk = 50  # samples of z per inner step (bounds memory)
     c.eval.loglik_batch_size = 100
     c.eval.sample_quality = True  # Fréchet distance in a small classifier's features
     c.eval.fd_num_examples = 5000

@@ -20,10 +20,10 @@ from __future__ import annotations
 from functools import partial
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from vae_jax.batching import map_padded_batches
 from vae_jax.train import to_model_input
 
 
@@ -46,17 +46,9 @@ def posterior_statistics(
     Deterministic (no sampling). The last batch is padded (one compilation) and the
     padding dropped.
     """
-    n = len(images_u8)
-    out: dict[str, list] = {}
-    for start in range(0, n, batch_size):
-        chunk = images_u8[start : start + batch_size]
-        pad = batch_size - len(chunk)
-        if pad:
-            chunk = np.concatenate([chunk, np.zeros((pad, *chunk.shape[1:]), chunk.dtype)])
-        stats = jax.device_get(_batch_statistics(graphdef, params, jnp.asarray(chunk)))
-        for k, v in stats.items():
-            out.setdefault(k, []).append(np.asarray(v)[: batch_size - pad])
-    return {k: np.concatenate(v) for k, v in out.items()}
+    return map_padded_batches(
+        lambda _, x: _batch_statistics(graphdef, params, x), images_u8, batch_size
+    )
 
 
 def active_units(loc: np.ndarray, threshold: float = 0.01) -> tuple[int, np.ndarray, np.ndarray]:

@@ -6,10 +6,10 @@ from __future__ import annotations
 from functools import partial
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from vae_jax.batching import map_padded_batches
 from vae_jax.objectives.elbo import elbo_terms
 from vae_jax.train import to_model_input
 
@@ -36,21 +36,10 @@ def dataset_elbo(
     The key of batch i is fold_in(key, i), so the result is a function of the key alone.
     deterministic=True evaluates the autoencoder's objective: log p(x | z = μ(x)), KL = 0.
     """
-    n = len(images_u8)
-    out: dict[str, list] = {}
-    for i, start in enumerate(range(0, n, batch_size)):
-        chunk = images_u8[start : start + batch_size]
-        pad = batch_size - len(chunk)
-        if pad:
-            chunk = np.concatenate([chunk, np.zeros((pad, *chunk.shape[1:]), chunk.dtype)])
-        terms = _batch_terms(
-            graphdef,
-            params,
-            jnp.asarray(chunk),
-            jax.random.fold_in(key, i),
-            num_samples,
-            deterministic,
-        )
-        for k, v in jax.device_get(terms).items():
-            out.setdefault(k, []).append(np.asarray(v)[: batch_size - pad])
-    return {k: np.concatenate(v) for k, v in out.items()}
+    return map_padded_batches(
+        lambda i, x: _batch_terms(
+            graphdef, params, x, jax.random.fold_in(key, i), num_samples, deterministic
+        ),
+        images_u8,
+        batch_size,
+    )

@@ -34,6 +34,8 @@ import numpy as np
 import optax
 from flax import nnx
 
+from vae_jax.batching import map_padded_batches
+
 CACHE_FORMAT = 1
 DEFAULT_NUM_STEPS = 1000
 DEFAULT_BATCH_SIZE = 128
@@ -183,15 +185,7 @@ def _predict_batch(graphdef, params, x):
 
 def _map_batches(fn, graphdef, params, images, batch_size: int) -> np.ndarray:
     """fn over `images` in batches of `batch_size`; the last batch is padded (one compile)."""
-    images = np.asarray(images)
-    out = []
-    for start in range(0, len(images), batch_size):
-        chunk = images[start : start + batch_size]
-        pad = batch_size - len(chunk)
-        if pad:
-            chunk = np.concatenate([chunk, np.zeros((pad, *chunk.shape[1:]), chunk.dtype)])
-        out.append(np.asarray(fn(graphdef, params, jnp.asarray(chunk)))[: batch_size - pad])
-    return np.concatenate(out)
+    return map_padded_batches(lambda _, x: fn(graphdef, params, x), images, batch_size)
 
 
 def features(classifier: TrainedClassifier, images, batch_size: int = 500) -> np.ndarray:

@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from vae_jax.batching import pad_batch
 from vae_jax.evaluate.feature_classifier import TrainedClassifier, features
 from vae_jax.train import to_model_input
 
@@ -155,10 +156,7 @@ def sample_quality(
     )
 
     def recon(i):
-        chunk = np.asarray(test_images_u8[i * batch_size : (i + 1) * batch_size])
-        pad = batch_size - len(chunk)
-        if pad:
-            chunk = np.concatenate([chunk, np.zeros((pad, *chunk.shape[1:]), chunk.dtype)])
+        chunk = pad_batch(test_images_u8[i * batch_size : (i + 1) * batch_size], batch_size)
         return _reconstruct_batch(graphdef, params, jnp.asarray(chunk))
 
     recon_stats = _stats_of_batches(

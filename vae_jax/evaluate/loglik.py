@@ -28,12 +28,14 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from vae_jax.batching import map_padded_batches
+from vae_jax.cpu_tuning import tuned_jit
 from vae_jax.train import to_model_input
 
 # The fastest chunk (or tied for fastest) for the 784-512-256-20 MLP VAE at K = 5000 and 100
-# images per batch on a 2-core CPU, with and without the XLA flag that benchmarks/loglik_bench.py
-# recommends; chunks of 25-250 are within ~15%, 500 and more are slower. Memory per batch is
-# about 3 · batch · chunk · 784 floats (~50 MB here).
+# images per batch on a 2-core CPU, with and without vae_jax.cpu_tuning; chunks of 25-250 are
+# within ~15%, 500 and more are slower. Memory per batch is about 3 · batch · chunk · 784
+# floats (~50 MB here).
 DEFAULT_CHUNK_SIZE = 50
 
 
@@ -81,7 +83,7 @@ def importance_log_likelihood(
     return m + jnp.log(s) - math.log(num_samples)
 
 
-@partial(jax.jit, static_argnums=(0, 4, 5))
+@partial(tuned_jit, static_argnums=(0, 4, 5))
 def _batch_log_likelihood(graphdef, params, x_u8, key, num_samples, chunk_size):
     x = to_model_input(x_u8, key, dynamic_binarize=False)
     return importance_log_likelihood(nnx.merge(graphdef, params), x, key, num_samples, chunk_size)
@@ -103,23 +105,13 @@ def dataset_log_likelihood(
     The key of batch i is fold_in(key, i), so the result is a function of the key (and of
     batch_size and chunk_size, since ε is drawn as [chunk, batch, D] blocks) alone.
     """
-    n = len(images_u8)
-    out = []
-    for i, start in enumerate(range(0, n, batch_size)):
-        chunk = images_u8[start : start + batch_size]
-        pad = batch_size - len(chunk)
-        if pad:
-            chunk = np.concatenate([chunk, np.zeros((pad, *chunk.shape[1:]), chunk.dtype)])
-        values = _batch_log_likelihood(
-            graphdef,
-            params,
-            jnp.asarray(chunk),
-            jax.random.fold_in(key, i),
-            num_samples,
-            chunk_size,
-        )
-        out.append(np.asarray(jax.device_get(values))[: batch_size - pad])
-    return np.concatenate(out)
+    return map_padded_batches(
+        lambda i, x: _batch_log_likelihood(
+            graphdef, params, x, jax.random.fold_in(key, i), num_samples, chunk_size
+        ),
+        images_u8,
+        batch_size,
+    )
 
 
 def summarize_log_likelihood(values: np.ndarray, num_dims: int) -> dict[str, float]:

@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from vae_jax.batching import map_padded_batches
 from vae_jax.figures.grid import save_grid
 from vae_jax.train import to_model_input
 
@@ -64,20 +65,12 @@ def _encode_batch(graphdef, params, x_u8: jax.Array) -> tuple[jax.Array, jax.Arr
 
 def _encode(graphdef, params, images_u8: np.ndarray, batch_size: int):
     """Batched `_encode_batch` over [N, ...]; the last batch is padded (one compilation)."""
-    n = len(images_u8)
-    if n == 0:
+    if len(images_u8) == 0:
         raise ValueError("no images to encode")
-    batch_size = min(batch_size, n)
-    locs, kls = [], []
-    for start in range(0, n, batch_size):
-        chunk = np.asarray(images_u8[start : start + batch_size])
-        pad = batch_size - len(chunk)
-        if pad:
-            chunk = np.concatenate([chunk, np.zeros((pad, *chunk.shape[1:]), chunk.dtype)])
-        loc, kl = jax.device_get(_encode_batch(graphdef, params, jnp.asarray(chunk)))
-        locs.append(np.asarray(loc)[: batch_size - pad])
-        kls.append(np.asarray(kl)[: batch_size - pad])
-    return np.concatenate(locs), np.concatenate(kls)
+    batch_size = min(batch_size, len(images_u8))
+    return map_padded_batches(
+        lambda _, x: _encode_batch(graphdef, params, x), images_u8, batch_size
+    )
 
 
 def encode_means(graphdef, params, images_u8: np.ndarray, batch_size: int = 500) -> np.ndarray:

@@ -1,0 +1,48 @@
+"""Fixed-size batches over a host array, so a jitted function compiles once per data set.
+
+The last batch is padded with zeros to `batch_size` and the padded rows are dropped from
+the result. Evaluators and figures all run their per-batch functions through here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def pad_batch(chunk: np.ndarray, batch_size: int) -> np.ndarray:
+    """[n, ...] with n <= batch_size -> [batch_size, ...], zero rows appended."""
+    chunk = np.asarray(chunk)
+    pad = batch_size - len(chunk)
+    if pad < 0:
+        raise ValueError(f"batch of {len(chunk)} rows is larger than batch_size={batch_size}")
+    if pad:
+        chunk = np.concatenate([chunk, np.zeros((pad, *chunk.shape[1:]), chunk.dtype)])
+    return chunk
+
+
+def map_padded_batches(
+    fn: Callable[[int, jax.Array], Any], array: np.ndarray, batch_size: int
+) -> Any:
+    """fn(i, batch_i) over `array` [N, ...] in batches of `batch_size`, batch_i [batch_size, ...].
+
+    fn returns a pytree of arrays with a leading batch axis; the result is that pytree with
+    the batches concatenated along axis 0 and the padding dropped ([N, ...] leaves). The
+    batch index i lets fn fold it into a key.
+    """
+    n = len(array)
+    if n == 0:
+        raise ValueError("no examples to evaluate: the array is empty")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    outs = []
+    for i, start in enumerate(range(0, n, batch_size)):
+        chunk = np.asarray(array[start : start + batch_size])
+        keep = len(chunk)
+        out = jax.device_get(fn(i, jnp.asarray(pad_batch(chunk, batch_size))))
+        outs.append(jax.tree.map(lambda v, keep=keep: np.asarray(v)[:keep], out))
+    return jax.tree.map(lambda *leaves: np.concatenate(leaves), *outs)

@@ -1,0 +1,51 @@
+"""Per-computation XLA options for the CPU backend.
+
+XLA:CPU (jaxlib 0.10) hands whole matmul + elementwise chains to its YNNPACK library as one
+"YNN fusion". For the decoder-heavy log-likelihood estimator (matmuls followed by the
+Bernoulli log-prob and a logsumexp) that fused kernel runs about 3.5x slower on our 2-core
+x86 machines than letting YNNPACK take individual dots and XLA fuse the elementwise work
+itself (benchmarks/loglik_bench.py measures both). The choice is a compile option, so it is
+set per jitted function here instead of globally through XLA_FLAGS, and only on CPU.
+
+`tuned_jit(fun, **jit_kwargs)` is `jax.jit` that adds CPU_OPTIONS when the default backend
+is the CPU and this jaxlib accepts them (an unknown option or value fails compilation, so
+it is probed once on a tiny function). Set VAE_JAX_CPU_TUNING=0 to get plain `jax.jit`.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import jax
+import jax.numpy as jnp
+
+CPU_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"}
+ENV_SWITCH = "VAE_JAX_CPU_TUNING"
+
+
+@functools.cache
+def cpu_compiler_options() -> dict[str, str] | None:
+    """CPU_OPTIONS if they apply here (CPU backend, accepted by XLA, not switched off)."""
+    if os.environ.get(ENV_SWITCH, "1") == "0" or jax.default_backend() != "cpu":
+        return None
+    try:
+        jax.jit(lambda x: x + 1, compiler_options=CPU_OPTIONS)(jnp.zeros(())).block_until_ready()
+    except Exception:  # an XLA without this option: plain jit is correct, just slower
+        return None
+    return dict(CPU_OPTIONS)
+
+
+def tuned_jit(fun, **jit_kwargs):
+    """`jax.jit(fun, **jit_kwargs)` with cpu_compiler_options(), decided at the first call
+    (after the user has had the chance to pick a platform)."""
+    jitted = None
+
+    @functools.wraps(fun)
+    def wrapper(*args, **kwargs):
+        nonlocal jitted
+        if jitted is None:
+            jitted = jax.jit(fun, compiler_options=cpu_compiler_options(), **jit_kwargs)
+        return jitted(*args, **kwargs)
+
+    return wrapper
