@@ -39,16 +39,25 @@ def cpu_compiler_options() -> dict[str, str] | None:
     return dict(CPU_OPTIONS)
 
 
-def tuned_jit(fun, **jit_kwargs):
-    """`jax.jit(fun, **jit_kwargs)` with cpu_compiler_options(), decided at the first call
-    (after the user has had the chance to pick a platform)."""
-    jitted = None
+class tuned_jit:  # lower-case: used like the function jax.jit
+    """`jax.jit(fun, **jit_kwargs)` with cpu_compiler_options(), built at the first use (after
+    the user has had the chance to pick a platform). Other attributes (`lower`,
+    `clear_cache`, ...) are those of the jitted function."""
 
-    @functools.wraps(fun)
-    def wrapper(*args, **kwargs):
-        nonlocal jitted
-        if jitted is None:
-            jitted = jax.jit(fun, compiler_options=cpu_compiler_options(), **jit_kwargs)
-        return jitted(*args, **kwargs)
+    def __init__(self, fun, **jit_kwargs):
+        functools.update_wrapper(self, fun)
+        self._fun, self._jit_kwargs, self._jitted = fun, jit_kwargs, None
 
-    return wrapper
+    def _get(self):
+        if self._jitted is None:
+            options = cpu_compiler_options()
+            self._jitted = jax.jit(self._fun, compiler_options=options, **self._jit_kwargs)
+        return self._jitted
+
+    def __call__(self, *args, **kwargs):
+        return self._get()(*args, **kwargs)
+
+    def __getattr__(self, name):  # only reached for names the instance does not have
+        if name.startswith("__") or name in ("_fun", "_jit_kwargs", "_jitted"):
+            raise AttributeError(name)
+        return getattr(self._get(), name)
