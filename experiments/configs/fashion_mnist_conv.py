@@ -3,7 +3,7 @@
     python -m vae_jax.main --config=experiments/configs/fashion_mnist_conv.py --workdir=runs/fmnist_conv
 
 Encoder: 3×3 stride-2 convs 28→14→7 (32, 64 channels), dense 256, 20-d Gaussian posterior;
-the decoder mirrors it with transposed convs. Bernoulli likelihood on dynamically binarized
+the decoder mirrors it with sub-pixel (depth-to-space) convs. Bernoulli likelihood on dynamically binarized
 Fashion-MNIST, Adam 1e-3, batch 128. Arguments: `:runlocal`, `:beta=4`, `:latent_dim=2`.
 """
 
