@@ -131,6 +131,23 @@ def test_scan_matches_step_loop(parts):
     np.testing.assert_allclose(float(fused_metrics["loss"]), np.mean(losses), rtol=1e-5)
 
 
+def test_step_vmaps_over_stacked_states_and_betas(parts):
+    """The β-sweep contract: vmap of the step over (stacked states, β vector) equals one
+    step per β (β is a traced argument, the state a pytree that stacks)."""
+    state, data, key = parts["state"], parts["data"], parts["key"]
+    batch, betas = data[:BATCH], jnp.asarray([0.0, 1.0, 4.0], jnp.float32)
+    stacked = jax.tree.map(lambda x: jnp.stack([x] * len(betas)), state)
+    swept = jax.jit(jax.vmap(parts["step"], in_axes=(0, None, None, 0)))
+    s_sweep, m_sweep = swept(stacked, batch, key, Hyper(beta=betas))
+    for i, beta in enumerate(betas):
+        s_one, m_one = parts["jit_step"](state, batch, key, Hyper(beta=beta))
+        # atol as in test_jit_matches_no_jit: Adam's first step ≈ lr·sign(g) amplifies round-off
+        params_i = jax.tree.map(lambda x, i=i: x[i], s_sweep.params)
+        _assert_trees_close(params_i, s_one.params, atol=1e-5)
+        np.testing.assert_allclose(float(m_sweep["loss"][i]), float(m_one["loss"]), rtol=1e-5)
+    assert len(set(np.round(np.asarray(m_sweep["loss"]), 3))) == 3  # β changes the loss
+
+
 def _poisoned(objective):
     """NaN loss on an all-zero batch; finite loss but NaN gradient on an all-one batch."""
 
