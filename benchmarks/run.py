@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import loglik_bench
+from benchmarks import loglik_bench, train_bench
 
 BENCHMARKS = {
     "loglik": loglik_bench.main,  # importance-sampled log p(x), K = 5000, vs PyTorch eager
+    "train": train_bench.main,  # training examples/s of the default MLP VAE, vs PyTorch eager
 }
 
 
