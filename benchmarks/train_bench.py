@@ -115,7 +115,7 @@ def same_computation_check(config, graphdef, params, images, num_steps):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--steps", type=int, default=200, help="steps per timed call")
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--check_steps", type=int, default=20)
     p.add_argument("--out", default="benchmarks/results/train.json")
     args = p.parse_args(argv)
