@@ -21,8 +21,10 @@ from vae_jax.hyper import Hyper, hyper_from_config
 from vae_jax.train import (
     NonFiniteLossError,
     TrainState,
+    make_chunk_runner,
     make_multi_step,
     make_train_step,
+    mean_over_finite,
     setup,
     train_and_evaluate,
 )
@@ -190,6 +192,34 @@ def test_nonfinite_steps_are_skipped_and_counted(parts):
     assert not tree_equal(updated.params, state.params)
     assert int(updated.step) == 3
     assert int(updated.nonfinite_steps) == 2 and int(updated.nonfinite_streak) == 0
+
+
+@pytest.mark.parametrize("fuse_steps", [True, False])
+def test_chunk_reports_a_nonfinite_run_that_ends_inside_it(parts, fuse_steps):
+    """Steps 1-3 of 6 are non-finite, then training recovers: the state's streak is back to
+    0 at the end of the chunk, but the chunk still reports the run of 3 ending at step 3."""
+    train_step = make_train_step(parts["graphdef"], _poisoned(parts["objective"]), parts["tx"])
+    run = make_chunk_runner(train_step, fuse_steps)
+    good = parts["data"][:BATCH]
+    data = jnp.concatenate([good, jnp.zeros_like(good)])  # rows B..2B-1: NaN loss
+    good_row, nan_row = np.arange(BATCH), np.arange(BATCH, 2 * BATCH)
+    idx = jnp.asarray(np.stack([good_row, nan_row, nan_row, nan_row, good_row, good_row]))
+    state, metrics = run(_copy(parts["state"]), data, idx, parts["key"], parts["hyper"])
+    assert int(state.nonfinite_streak) == 0 and int(state.nonfinite_steps) == 3
+    assert int(metrics["max_nonfinite_streak"]) == 3
+    assert int(metrics["max_nonfinite_streak_end"]) == 3
+    assert np.isfinite(float(metrics["loss"]))  # the mean is over the 3 finite steps
+
+
+def test_metrics_of_an_all_nonfinite_chunk_are_nan():
+    per_step = {
+        "loss": jnp.array([jnp.nan, jnp.inf]),
+        "finite": jnp.array([False, False]),
+        "nonfinite_streak": jnp.array([4, 5], jnp.int32),
+    }
+    out = mean_over_finite(per_step)
+    assert np.isnan(float(out["loss"]))
+    assert int(out["max_nonfinite_streak"]) == 5 and int(out["max_nonfinite_streak_end"]) == 1
 
 
 def _run(workdir, **overrides):

@@ -82,7 +82,8 @@ def make_train_step(graphdef, objective, tx, *, dynamic_binarize: bool = False):
             nonfinite_steps=state.nonfinite_steps + bad,
             nonfinite_streak=jnp.where(ok, 0, state.nonfinite_streak + 1),
         )
-        return new_state, {**metrics, "grad_norm": grad_norm, "finite": ok}
+        streak = {"nonfinite_streak": new_state.nonfinite_streak}
+        return new_state, {**metrics, "grad_norm": grad_norm, "finite": ok, **streak}
 
     return train_step
 
@@ -104,12 +105,26 @@ def make_multi_step(train_step):
 
 
 def mean_over_finite(per_step: dict) -> dict:
-    """Average stacked per-step metrics [n] over the steps whose update was applied."""
+    """Average stacked per-step metrics [n] over the steps whose update was applied (NaN if
+    none was). Also the longest run of skipped steps seen in the chunk (`max_nonfinite_streak`,
+    counting a run carried over from earlier chunks) and the chunk index of the step where it
+    ended (`max_nonfinite_streak_end`): a run that ends inside a chunk is not lost."""
     per_step = dict(per_step)
     ok = per_step.pop("finite")
-    count = jnp.maximum(ok.sum(), 1)
+    streak = per_step.pop("nonfinite_streak")  # [n]
+    count = ok.sum()
     mask = lambda v: ok.reshape(ok.shape + (1,) * (v.ndim - 1))  # explicit rank for [n, D]
-    return {k: jnp.where(mask(v), v, 0.0).sum(axis=0) / count for k, v in per_step.items()}
+    means = {
+        k: jnp.where(
+            count > 0, jnp.where(mask(v), v, 0.0).sum(axis=0) / jnp.maximum(count, 1), jnp.nan
+        )
+        for k, v in per_step.items()
+    }
+    return {
+        **means,
+        "max_nonfinite_streak": streak.max(),
+        "max_nonfinite_streak_end": jnp.argmax(streak),
+    }
 
 
 def make_chunk_runner(train_step, fuse_steps: bool = True):
@@ -226,15 +241,16 @@ def train(config, workdir: str):
     while step < tc.num_steps:
         n = min(tc.log_every - step % tc.log_every, tc.num_steps - step)
         idx = batch_indices(len(dataset.train_x), batch, config.seed, step, n)
-        t_chunk = time.time()
+        t_chunk, first = time.time(), step
         state, metrics = run_chunk(state, train_data, jnp.asarray(idx), train_key, hyper)
         metrics = {k: np.asarray(v).tolist() for k, v in jax.device_get(metrics).items()}
         step = int(state.step)
-        streak = int(state.nonfinite_streak)
+        streak = metrics.pop("max_nonfinite_streak")
+        end = first + metrics.pop("max_nonfinite_streak_end")  # the run's last step
         if streak >= tc.max_nonfinite_steps:
             where = f"step {last_saved} in {ckpt.directory}" if last_saved is not None else "none"
             raise NonFiniteLossError(
-                f"loss was non-finite for {streak} consecutive steps ({step - streak}..{step - 1});"
+                f"loss was non-finite for {streak} consecutive steps ({end - streak + 1}..{end});"
                 f" those updates were skipped. Last good checkpoint: {where}. Fix: lower "
                 "train.learning_rate, set train.grad_clip_norm, or check the data."
             )
