@@ -1,7 +1,7 @@
 """Importance-sampled log p(x) throughput at K = 5000: vae_jax (jitted, chunked lax.scan)
 against a PyTorch eager implementation of the same computation with the same weights.
 
-    python -m benchmarks.loglik_bench [--num_images 100 --K 5000 --chunk 100]
+    python -m benchmarks.loglik_bench [--num_images 100 --K 5000 --chunk 50]
 
 Model: the base config's MLP VAE (784-512-256-20, ReLU, Bernoulli likelihood, N(0, I)
 prior) with random-init weights (seed 0): throughput does not depend on training. Images:

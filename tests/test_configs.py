@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from vae_jax.config_check import validate_config
+from vae_jax.config_lib import parse_arg
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted(p.stem for p in (ROOT / "experiments" / "configs").glob("*.py"))
@@ -53,3 +54,16 @@ def test_config_runs_through_the_cli(name, tmp_path):
     summary = json.loads((workdir / "summary.json").read_text())
     assert summary["test_elbo_nats"] < 0
     assert (workdir / "report.html").stat().st_size > 10_000
+
+
+def test_config_arguments_are_typed_and_bad_ones_are_named():
+    arg = parse_arg("runlocal,beta=4,arch=conv", runlocal=False, beta=1.0, arch="mlp")
+    assert arg.runlocal is True and arg.beta == 4.0 and arg.arch == "conv"
+    for bad, match in [
+        ("beta", "needs a value: 'beta=VALUE'"),
+        ("beta=big", "must be a float"),
+        ("runlocal=maybe", "must be true or false"),
+        ("gamma=1", "unknown config argument 'gamma'"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            parse_arg(bad, runlocal=False, beta=1.0, arch="mlp")

@@ -69,6 +69,7 @@ def test_conv_vae_loss_falls(tmp_path):
             "model.conv_channels": (8, 16),
             "model.conv_hidden_dim": 32,
             "train.fuse_steps": False,
+            "train.cpu_tuning": True,
             "train.learning_rate": 1e-2,
             "train.num_steps": 120,
             "train.log_every": 30,

@@ -55,6 +55,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.train.grad_clip_norm = 0.0  # 0 = off
     c.train.log_every = 100  # also the number of steps fused into one jitted call
     c.train.fuse_steps = True  # scan log_every steps in one call (False: one call per step)
+    # On CPU, compile the train step without YNNPACK fusions (vae_jax/cpu_tuning.py): conv
+    # nets train ~1.9x faster, the default MLP ~7% slower. No effect on GPU/TPU.
+    c.train.cpu_tuning = False
     c.train.checkpoint_every = 1000  # a multiple of log_every
     c.train.keep_checkpoints = 2
     c.train.max_nonfinite_steps = 50  # stop after this many consecutive skipped steps
@@ -89,16 +92,25 @@ def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
             raise ValueError(f"unknown config argument '{key}'; known: {sorted(defaults)}")
         default = defaults[key]
         if not _:
+            if not isinstance(default, bool):
+                raise ValueError(f"config argument '{key}' needs a value: '{key}=VALUE'")
             out[key] = True
         elif isinstance(default, bool):
+            if value.lower() not in ("1", "true", "yes", "0", "false", "no"):
+                raise ValueError(f"config argument '{key}={value}' must be true or false")
             out[key] = value.lower() in ("1", "true", "yes")
         else:
-            out[key] = type(default)(value)
+            try:
+                out[key] = type(default)(value)
+            except ValueError:
+                raise ValueError(
+                    f"config argument '{key}={value}' must be a {type(default).__name__}"
+                ) from None
     return out
 
 
 def apply_runlocal(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-    """Shrink any config to a run of a few seconds (a smoke test of the whole pipeline)."""
+    """Shrink any config to a smoke run of the whole pipeline (well under a minute on CPU)."""
     c.data.batch_size = min(c.data.batch_size, 32)
     c.train.num_steps = 40
     c.train.log_every = 10
@@ -108,5 +120,6 @@ def apply_runlocal(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     c.eval.loglik_examples = 100
     c.eval.fd_num_examples = 500
     c.eval.autoencoder_steps = min(c.eval.autoencoder_steps, 40)
+    c.eval.classifier_steps = min(c.eval.classifier_steps, 200)
     c.eval.batch_size = 100
     return c

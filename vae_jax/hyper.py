@@ -1,7 +1,7 @@
 """Swept hyper-parameters: traced arguments of the objective, so `vmap` can sweep them.
 
 Hyper-parameters that fix shapes (latent size, number of samples) are bound at build time
-by closure instead; see objectives/__init__.py.
+by closure instead; see `make` in objectives/elbo.py.
 """
 
 from __future__ import annotations

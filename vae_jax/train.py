@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -21,6 +22,7 @@ import optax
 from flax import nnx
 
 from vae_jax import checkpoint, config_check
+from vae_jax.cpu_tuning import cpu_compiler_options
 from vae_jax.data import batch_indices, load_dataset
 from vae_jax.hyper import Hyper, hyper_from_config
 from vae_jax.model import build_model
@@ -127,16 +129,18 @@ def mean_over_finite(per_step: dict) -> dict:
     }
 
 
-def make_chunk_runner(train_step, fuse_steps: bool = True):
+def make_chunk_runner(train_step, fuse_steps: bool = True, compiler_options=None):
     """(state, data_u8, indices [n, B], key, hyper) -> (state, mean metrics), jitted once.
 
     fuse_steps=True scans all n steps inside one jitted call (no per-step dispatch; best for
     small MLPs). fuse_steps=False jits one step and loops in Python: XLA:CPU runs
     convolutions inside a while loop far slower than at top level, so conv nets use this.
+    `compiler_options` go to jax.jit (see vae_jax.cpu_tuning and config.train.cpu_tuning).
     """
+    jit = partial(jax.jit, donate_argnums=(0,), compiler_options=compiler_options)
     if fuse_steps:
-        return jax.jit(make_multi_step(train_step), donate_argnums=(0,))
-    step = jax.jit(lambda s, d, i, k, h: train_step(s, d[i], k, h), donate_argnums=(0,))
+        return jit(make_multi_step(train_step))
+    step = jit(lambda s, d, i, k, h: train_step(s, d[i], k, h))
     reduce = jax.jit(mean_over_finite)
 
     def run(state, data_u8, indices, key, hyper):
@@ -221,7 +225,8 @@ def train(config, workdir: str):
     step_fn = make_train_step(
         graphdef, objective, tx, dynamic_binarize=config.data.binarize == "dynamic"
     )
-    run_chunk = make_chunk_runner(step_fn, config.train.fuse_steps)
+    options = cpu_compiler_options() if config.train.cpu_tuning else None
+    run_chunk = make_chunk_runner(step_fn, config.train.fuse_steps, options)
 
     ckpt = checkpoint.Checkpointer(workdir, config.train.keep_checkpoints)
     metrics_path = os.path.join(workdir, "metrics.jsonl")

@@ -17,6 +17,7 @@ def get_config(arg=None):
     c.model.latent_dim = arg.latent_dim
     c.hyper.beta = arg.beta
     c.train.fuse_steps = False  # XLA:CPU convs are slow inside lax.scan; see train.py
+    c.train.cpu_tuning = True  # XLA:CPU conv steps ~1.9x faster without YNN fusions
     c.train.num_steps = 6000
     c.train.log_every = 200
     c.train.checkpoint_every = 1000

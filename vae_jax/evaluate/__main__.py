@@ -42,6 +42,9 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
     workdir = FLAGS.workdir
     try:
+        k = FLAGS.num_importance_samples
+        if k is not None and k < 1:
+            raise ConfigError(f"--num_importance_samples={k} is invalid: must be ≥ 1 (or omitted)")
         path = os.path.join(workdir, "config.json")
         if not os.path.exists(path):
             raise DataError(f"{path} not found: --workdir must be a folder written by a run")

@@ -78,7 +78,7 @@ def log_likelihood_summary(config, dataset, graphdef, params, num_samples: int) 
         test_x,
         _key(config, _LOGLIK),
         num_samples=num_samples,
-        chunk_size=chunk if num_samples % chunk == 0 else num_samples,
+        chunk_size=chunk,  # a remainder (K not a multiple) is one more, smaller chunk
         batch_size=min(config.eval.loglik_batch_size, len(test_x)),
     )
     elbo = dataset_elbo(
@@ -86,6 +86,7 @@ def log_likelihood_summary(config, dataset, graphdef, params, num_samples: int) 
         params,
         test_x,
         _key(config, _ELBO),
+        num_samples=config.eval.num_samples,
         batch_size=min(config.eval.batch_size, len(test_x)),
     )["elbo"]
     return {
@@ -108,7 +109,8 @@ def sample_quality_summary(config, dataset, graphdef, params) -> dict:
     if (dataset.train_y < 0).all():
         return {"skipped": f"{dataset.name} has no labels to train the feature classifier"}
     cache_dir = config.eval.classifier_dir or os.path.expanduser("~/.cache/vae_jax")
-    cache = os.path.join(cache_dir, f"classifier_{dataset.name}.npz")
+    steps = config.eval.classifier_steps  # in the name: runlocal's short one is kept apart
+    cache = os.path.join(cache_dir, f"classifier_{dataset.name}_{steps}steps.npz")
     classifier = feature_classifier.get_classifier(
         dataset.train_raw,
         dataset.train_y,
@@ -216,7 +218,11 @@ def evaluate_run(
         with open(os.path.join(workdir, "eval.json"), "w") as f:
             json.dump(results, f, indent=2)
         return results
-    k = num_importance_samples or config.eval.num_importance_samples
+    k = (
+        config.eval.num_importance_samples
+        if num_importance_samples is None
+        else num_importance_samples
+    )
     results["log_likelihood"] = log_likelihood_summary(config, dataset, graphdef, params, k)
     results["collapse"] = diagnose_collapse(
         graphdef,

@@ -288,7 +288,7 @@ def manifold_2d(
     Returns the images [n, n, H, W, C].
     """
     model = nnx.merge(graphdef, params)
-    latent_dim = model.prior.sample(jax.random.key(0), 1, encoder=model.encoder).shape[-1]
+    latent_dim = model.prior.latent_dim
     if dims is None:
         if latent_dim == 2:
             dims = (0, 1)

@@ -8,7 +8,7 @@
   centred codes; Pearson 1901), with the explained variance on the axis labels.
 - `training_curves`: ELBO, log p(x|z) and KL against step from a run's metrics.jsonl, and
   the KL of each latent dimension when the records carry `kl_per_dim` (where posterior
-  collapse shows as dimensions whose KL falls to 0; Burda et al. 2016, §5.2 "active units").
+  collapse shows as dimensions whose KL falls to 0; Burda et al. 2015, §5.2 "active units").
 
 Drawn with the object-oriented API on an Agg canvas: no pyplot state, no window, and no
 change to the process-wide matplotlib backend. Nothing here trains.
