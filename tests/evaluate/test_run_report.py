@@ -119,3 +119,14 @@ def test_evaluate_cli_without_checkpoint_fails_clearly(tmp_path):
     )
     assert proc.returncode == 2
     assert "config.json not found" in proc.stderr
+
+
+def test_evaluate_cli_rejects_a_nonpositive_k(tmp_path):
+    cmd = [sys.executable, "-m", "vae_jax.evaluate", f"--workdir={tmp_path}"]
+    proc = subprocess.run(
+        [*cmd, "--num_importance_samples=0"], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "error: --num_importance_samples=0 is invalid: must be ≥ 1 (or omitted)"
+    ]
