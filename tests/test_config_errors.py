@@ -72,3 +72,31 @@ def test_cli_bad_beta_exits_2_with_one_line(tmp_path):
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("error:") and "hyper.beta" in lines[0] and "-1" in lines[0]
     assert not workdir.exists() or os.listdir(workdir) == []
+
+
+CLI_BAD = {
+    "argument_without_value": (":beta", [], "config argument 'beta' needs a value"),
+    "unknown_argument": (":gamma=2", [], "unknown config argument 'gamma'"),
+    "misspelt_field": ("", ["--config.model.nett=3"], 'Did you mean "net" instead of "nett"?'),
+    "wrong_type": ("", ["--config.hyper.beta=abc"], "could not convert string to float"),
+    "missing_file": (None, [], "config file experiments/configs/nope.py not found"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CLI_BAD))
+def test_cli_bad_flags_exit_2_with_one_line(tmp_path, case):
+    arg, extra, expected = CLI_BAD[case]
+    config = "nope.py" if arg is None else f"fashion_mnist_mlp.py{arg}"
+    workdir = tmp_path / "cli"
+    cmd = [sys.executable, "-m", "vae_jax.main", f"--config=experiments/configs/{config}"]
+    proc = subprocess.run(
+        [*cmd, f"--workdir={workdir}", *extra],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and expected in lines[0], lines
+    assert not workdir.exists()

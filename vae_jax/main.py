@@ -3,10 +3,12 @@
     python -m vae_jax.main --config=experiments/configs/fashion_mnist_mlp.py[:runlocal] \
         --workdir=runs/fmnist [--config.hyper.beta=4]
 
-Bad configs, missing data and a loss that stays non-finite end in one line naming the
-problem and the fix (exit code 2); a workdir that holds a checkpoint resumes from it.
+Bad flags, config values and config arguments, missing data and a loss that stays
+non-finite end in one line naming the problem and the fix (exit code 2); a workdir that
+holds a checkpoint resumes from it.
 """
 
+import os
 import sys
 
 from absl import app, flags, logging
@@ -22,15 +24,39 @@ flags.DEFINE_string("workdir", None, "Folder for checkpoints, metrics and figure
 flags.mark_flags_as_required(["config", "workdir"])
 
 
+def parse_flags(argv: list[str]) -> list[str]:
+    """absl's flag parsing, but a missing config file, a bad config argument or override, or
+    a misspelt field ends in one line and exit code 2 instead of a traceback."""
+    for arg in argv[1:]:
+        if arg.startswith("--config="):
+            path = arg.removeprefix("--config=").split(":", 1)[0]
+            if not os.path.isfile(path):
+                _fail(f"config file {path} not found; the configs are in experiments/configs/")
+    try:
+        return FLAGS(argv)
+    except flags.Error as e:  # ml_collections wraps get_config's errors in a traceback
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+        _fail(lines[-1] if any(ln.startswith("Traceback") for ln in lines) else " ".join(lines))
+    except (AttributeError, KeyError, TypeError, ValueError) as e:  # e.g. a misspelt field
+        detail = e
+        while isinstance(detail, BaseException) and detail.args:  # unwrap AttributeError(KeyError)
+            detail = detail.args[0]
+        _fail(f"bad --config override: {' '.join(str(detail).split())}")
+
+
+def _fail(message: str):
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    sys.exit(2)
+
+
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
     try:
         train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
     except (ConfigError, DataError, train.NonFiniteLossError) as e:
-        print(f"error: {e}", file=sys.stderr, flush=True)
-        sys.exit(2)
+        _fail(str(e))
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)
