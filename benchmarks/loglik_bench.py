@@ -27,7 +27,6 @@ import json
 import math
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,9 +37,8 @@ import numpy as np
 import torch
 from flax import nnx
 
-from vae_jax.config_lib import base_config
+from benchmarks.common import TorchMLP, alternate, load_base_data, write_result
 from vae_jax.cpu_tuning import ENV_SWITCH, cpu_compiler_options
-from vae_jax.data import DEBIAN_FASHION_MNIST_DIR, load_dataset
 from vae_jax.evaluate.loglik import (
     DEFAULT_CHUNK_SIZE,
     dataset_log_likelihood,
@@ -49,32 +47,6 @@ from vae_jax.evaluate.loglik import (
 from vae_jax.model import build_model
 
 _LOG_2PI = math.log(2.0 * math.pi)
-
-
-class TorchMLP(torch.nn.Module):
-    """vae_jax.nets.mlp's encoder or decoder body, weights copied from an nnx MLP.
-
-    flax's Linear stores kernel [in, out] (y = x K + b); torch's stores weight [out, in].
-    """
-
-    def __init__(self, nnx_mlp):
-        super().__init__()
-        layers = [*nnx_mlp.hidden, nnx_mlp.out]
-        self.linears = torch.nn.ModuleList()
-        for layer in layers:
-            kernel, bias = np.asarray(layer.kernel[...]), np.asarray(layer.bias[...])
-            linear = torch.nn.Linear(*kernel.shape)
-            with torch.no_grad():
-                linear.weight.copy_(torch.from_numpy(kernel.T.copy()))
-                linear.bias.copy_(torch.from_numpy(bias.copy()))
-            self.linears.append(linear)
-        if nnx_mlp.activation != "relu":
-            raise ValueError(f"benchmark mirrors relu MLPs only, got {nnx_mlp.activation}")
-
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        for linear in self.linears[:-1]:
-            h = torch.relu(linear(h))
-        return self.linears[-1](h)
 
 
 def torch_importance_log_likelihood(encoder, decoder, x, num_samples, chunk_size, noise):
@@ -142,23 +114,8 @@ def torch_noise(seed, latent_dim, batch_size):
     return lambda b: lambda i, n: torch.randn((n, batch_size, latent_dim), generator=gen)
 
 
-def alternate(fns, repeats):
-    """Median wall time of each fn over `repeats` rounds, run in turn (ABAB...) so that load
-    from other processes hits every fn alike. The caller has warmed them up."""
-    times = [[] for _ in fns]
-    for _ in range(repeats):
-        for fn, ts in zip(fns, times, strict=True):
-            t0 = time.perf_counter()
-            fn()
-            ts.append(time.perf_counter() - t0)
-    return [(statistics.median(ts), ts) for ts in times]
-
-
 def load_images(num_images: int):
-    c = base_config()
-    if not os.path.isdir(DEBIAN_FASHION_MNIST_DIR):
-        c.data.name, c.data.val_size = "synthetic", 200
-    dataset = load_dataset(c.data)
+    c, dataset = load_base_data()
     source = f"{dataset.name} test[:{num_images}]: {dataset.description}"
     return c, dataset.test_x[:num_images], source
 
@@ -339,11 +296,7 @@ def main(argv=None):
         "versions": {"jax": jax.__version__, "torch": torch.__version__},
         "runs": runs,
     }
-    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(result, f, indent=2)
-    print(f"wrote {args.out}")
-    return result
+    return write_result(args.out, result)
 
 
 if __name__ == "__main__":

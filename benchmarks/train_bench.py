@@ -20,7 +20,6 @@ same model with the same objective.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import time
@@ -31,9 +30,8 @@ import numpy as np
 import torch
 from flax import nnx
 
-from benchmarks.loglik_bench import TorchMLP, alternate
-from vae_jax.config_lib import base_config
-from vae_jax.data import DEBIAN_FASHION_MNIST_DIR, batch_indices, load_dataset
+from benchmarks.common import TorchMLP, alternate, load_base_data, write_result
+from vae_jax.data import batch_indices
 from vae_jax.hyper import hyper_from_config
 from vae_jax.train import make_chunk_runner, make_train_step, setup
 
@@ -72,10 +70,7 @@ class TorchTrainer:
 
 
 def load_train_images():
-    c = base_config()
-    if not os.path.isdir(DEBIAN_FASHION_MNIST_DIR):
-        c.data.name, c.data.val_size = "synthetic", 200
-    dataset = load_dataset(c.data)
+    c, dataset = load_base_data()
     return c, dataset.train_x, f"{dataset.name} train ({len(dataset.train_x)} images)"
 
 
@@ -194,11 +189,7 @@ def main(argv=None):
         "torch": {"median_s": t_torch, "examples_per_s": n / t_torch, "times_s": times_torch},
         "throughput_ratio_jax_over_torch": ratio,
     }
-    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(result, f, indent=2)
-    print(f"wrote {args.out}")
-    return result
+    return write_result(args.out, result)
 
 
 if __name__ == "__main__":

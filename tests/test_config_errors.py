@@ -51,22 +51,21 @@ def test_bad_config_raises_before_writing(tmp_path, case):
     assert not workdir.exists() or os.listdir(workdir) == []
 
 
-def test_cli_bad_beta_exits_2_with_one_line(tmp_path):
-    workdir = tmp_path / "cli"
-    proc = subprocess.run(
-        [
-            sys.executable,  # the venv's python, which runs pytest
-            "-m",
-            "vae_jax.main",
-            "--config=experiments/configs/fashion_mnist_mlp.py:runlocal",
-            f"--workdir={workdir}",
-            "--config.hyper.beta=-1",
-        ],
+def _run_main(config: str, workdir, *extra: str) -> subprocess.CompletedProcess:
+    """`python -m vae_jax.main` with experiments/configs/`config`, in the venv that runs pytest."""
+    cmd = [sys.executable, "-m", "vae_jax.main", f"--config=experiments/configs/{config}"]
+    return subprocess.run(
+        [*cmd, f"--workdir={workdir}", *extra],
         cwd=REPO,
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+def test_cli_bad_beta_exits_2_with_one_line(tmp_path):
+    workdir = tmp_path / "cli"
+    proc = _run_main("fashion_mnist_mlp.py:runlocal", workdir, "--config.hyper.beta=-1")
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
@@ -88,14 +87,7 @@ def test_cli_bad_flags_exit_2_with_one_line(tmp_path, case):
     arg, extra, expected = CLI_BAD[case]
     config = "nope.py" if arg is None else f"fashion_mnist_mlp.py{arg}"
     workdir = tmp_path / "cli"
-    cmd = [sys.executable, "-m", "vae_jax.main", f"--config=experiments/configs/{config}"]
-    proc = subprocess.run(
-        [*cmd, f"--workdir={workdir}", *extra],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = _run_main(config, workdir, *extra)
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and expected in lines[0], lines

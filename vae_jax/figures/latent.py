@@ -65,9 +65,7 @@ def _encode_batch(graphdef, params, x_u8: jax.Array) -> tuple[jax.Array, jax.Arr
 
 def _encode(graphdef, params, images_u8: np.ndarray, batch_size: int):
     """Batched `_encode_batch` over [N, ...]; the last batch is padded (one compilation)."""
-    if len(images_u8) == 0:
-        raise ValueError("no images to encode")
-    batch_size = min(batch_size, len(images_u8))
+    batch_size = max(1, min(batch_size, len(images_u8)))  # no images: map_padded_batches raises
     return map_padded_batches(
         lambda _, x: _encode_batch(graphdef, params, x), images_u8, batch_size
     )
