@@ -9,7 +9,7 @@ import pytest
 
 from tests.helpers import tiny_config
 from vae_jax.config_check import ConfigError
-from vae_jax.train import train_and_evaluate
+from vae_jax.experiment import run as train_and_evaluate
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -8,11 +8,11 @@ import pytest
 
 from tests.helpers import read_metrics, tiny_config
 from vae_jax.config_lib import base_config
+from vae_jax.experiment import run as train_and_evaluate
 from vae_jax.likelihoods import LIKELIHOODS
 from vae_jax.model import build_model
 from vae_jax.nets import NETS, conv_stages
 from vae_jax.nets.conv import depth_to_space
-from vae_jax.train import train_and_evaluate
 
 
 def _model_config(net, likelihood="bernoulli"):

@@ -17,6 +17,7 @@ from tests.helpers import read_metrics, tiny_config, tree_equal
 from vae_jax import objectives
 from vae_jax.checkpoint import Checkpointer
 from vae_jax.data import batch_indices, load_dataset
+from vae_jax.experiment import run as train_and_evaluate
 from vae_jax.hyper import Hyper, hyper_from_config
 from vae_jax.train import (
     NonFiniteLossError,
@@ -26,7 +27,6 @@ from vae_jax.train import (
     make_train_step,
     mean_over_finite,
     setup,
-    train_and_evaluate,
 )
 
 SHAPE = (28, 28, 1)
@@ -143,9 +143,11 @@ def test_step_vmaps_over_stacked_states_and_betas(parts):
     s_sweep, m_sweep = swept(stacked, batch, key, Hyper(beta=betas))
     for i, beta in enumerate(betas):
         s_one, m_one = parts["jit_step"](state, batch, key, Hyper(beta=beta))
-        # atol as in test_jit_matches_no_jit: Adam's first step ≈ lr·sign(g) amplifies round-off
+        # Adam's first step is lr·g/(|g| + ε): where |g| is near ε = 1e-8, a round-off change
+        # in g (vmapped matmuls reduce in another order) moves the update by up to a few
+        # 1e-5; 3e-5 is 1 % of lr = 3e-3, while a wrong β changes whole layers by ~lr.
         params_i = jax.tree.map(lambda x, i=i: x[i], s_sweep.params)
-        _assert_trees_close(params_i, s_one.params, atol=1e-5)
+        _assert_trees_close(params_i, s_one.params, atol=3e-5)
         np.testing.assert_allclose(float(m_sweep["loss"][i]), float(m_one["loss"]), rtol=1e-5)
     assert len(set(np.round(np.asarray(m_sweep["loss"]), 3))) == 3  # β changes the loss
 

@@ -13,6 +13,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from vae_jax.progress import Progress
+
 
 def pad_batch(chunk: np.ndarray, batch_size: int) -> np.ndarray:
     """[n, ...] with n <= batch_size -> [batch_size, ...], zero rows appended."""
@@ -26,13 +28,18 @@ def pad_batch(chunk: np.ndarray, batch_size: int) -> np.ndarray:
 
 
 def map_padded_batches(
-    fn: Callable[[int, jax.Array], Any], array: np.ndarray, batch_size: int
+    fn: Callable[[int, jax.Array], Any],
+    array: np.ndarray,
+    batch_size: int,
+    *,
+    progress: str | None = None,
 ) -> Any:
     """fn(i, batch_i) over `array` [N, ...] in batches of `batch_size`, batch_i [batch_size, ...].
 
     fn returns a pytree of arrays with a leading batch axis; the result is that pytree with
     the batches concatenated along axis 0 and the padding dropped ([N, ...] leaves). The
-    batch index i lets fn fold it into a key.
+    batch index i lets fn fold it into a key. `progress` names the phase for a progress line
+    (batches done, elapsed, ETA); None prints nothing.
     """
     n = len(array)
     if n == 0:
@@ -40,9 +47,13 @@ def map_padded_batches(
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     outs = []
+    num_batches = -(-n // batch_size)
+    bar = Progress(progress, num_batches) if progress else None
     for i, start in enumerate(range(0, n, batch_size)):
         chunk = np.asarray(array[start : start + batch_size])
         keep = len(chunk)
         out = jax.device_get(fn(i, jnp.asarray(pad_batch(chunk, batch_size))))
         outs.append(jax.tree.map(lambda v, keep=keep: np.asarray(v)[:keep], out))
+        if bar:
+            bar.update(i + 1)
     return jax.tree.map(lambda *leaves: np.concatenate(leaves), *outs)

@@ -72,12 +72,14 @@ def validate_config(c) -> None:
         "eval.classifier_steps",
     ):
         _positive_int(c, f)
+    if not (isinstance(c.data.val_size, int) and c.data.val_size >= -1):
+        _fail("data.val_size", c.data.val_size, "must be -1 (auto), 0 (none) or a positive integer")
     for f in (
-        "data.val_size",
         "eval.max_examples",
         "eval.num_figure_examples",
         "eval.loglik_examples",
         "eval.autoencoder_steps",
+        "train.eval_every",
     ):
         _positive_int(c, f, allow_zero=True)
     if not all(isinstance(h, int) and h > 0 for h in c.model.hidden_dims):
@@ -106,8 +108,20 @@ def validate_config(c) -> None:
         )
 
 
-def validate_for_data(c, data_shape: tuple[int, ...], num_train: int) -> None:
-    """Checks that need the loaded data set: batch size and image shape."""
+def validate_for_data(
+    c, data_shape: tuple[int, ...], num_train: int, binary_inputs: bool = True
+) -> None:
+    """Checks that need the loaded data set: batch size, image shape, and a Bernoulli
+    likelihood only on binary inputs."""
+    if c.model.likelihood == "bernoulli" and not binary_inputs and not c.model.allow_unnormalized:
+        raise ConfigError(
+            f"config.model.likelihood='bernoulli' needs binary data, but data.binarize='none' "
+            f"leaves {c.data.name}'s grey levels, where the Bernoulli 'log-likelihood' is not "
+            "normalised (its ELBO and bits/dim are not log-likelihoods). Fixes: binarize "
+            "(--config.data.binarize=dynamic), or use the continuous Bernoulli "
+            "(--config.model.likelihood=continuous_bernoulli); to train on it anyway, as "
+            "pytorch/examples does, set --config.model.allow_unnormalized=True"
+        )
     if c.data.batch_size > num_train:
         _fail(
             "data.batch_size",

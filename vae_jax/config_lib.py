@@ -20,7 +20,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.dir = ""  # folder of IDX files; "" = the Debian path for fashion_mnist
     c.data.tfds_dir = ""  # "" = $TFDS_DATA_DIR or ~/tensorflow_datasets
     c.data.batch_size = 128
-    c.data.val_size = 5000  # taken from the training split (when it has no validation split)
+    # Validation examples taken from the training split (when it has no validation split);
+    # -1 = auto: a sixth of it, at most 10,000; 0 = none (no val_elbo, no Fréchet floor).
+    c.data.val_size = -1
     c.data.split_seed = 0  # fixes the validation split and static binarizations
     c.data.binarize = "dynamic"  # none | dynamic | static | threshold
     c.data.image_size = 28  # synthetic data only
@@ -34,7 +36,10 @@ def base_config() -> ml_collections.ConfigDict:
     c.model.conv_channels = (32, 64)  # conv: channels per stride-2 stage (last one repeats)
     c.model.conv_hidden_dim = 256
     c.model.activation = "relu"
-    c.model.likelihood = "bernoulli"  # bernoulli | gaussian
+    c.model.likelihood = "bernoulli"  # bernoulli | continuous_bernoulli | gaussian
+    # Bernoulli on grey (non-binary) data is refused unless this is set; the summary then
+    # labels its numbers "not a log-likelihood" (pytorch/examples' loss, for comparison).
+    c.model.allow_unnormalized = False
     c.model.gaussian_scale = 1.0  # fixed σ of the gaussian likelihood (1.0 = MSE)
     c.model.learn_scale = False  # gaussian: decoder also outputs a per-pixel σ
     c.model.min_scale = 1e-3  # floor of a learned σ
@@ -59,6 +64,10 @@ def base_config() -> ml_collections.ConfigDict:
     # nets train ~1.9x faster, the default MLP ~7% slower. No effect on GPU/TPU.
     c.train.cpu_tuning = False
     c.train.checkpoint_every = 1000  # a multiple of log_every
+    # ELBO on the validation split (`val_elbo` in metrics.jsonl) at the first logged step
+    # after every multiple of this, and at the last step: for model selection and to see
+    # overfitting. 0 = only at the last step.
+    c.train.eval_every = 1000
     c.train.keep_checkpoints = 2
     c.train.max_nonfinite_steps = 50  # stop after this many consecutive skipped steps
 
@@ -115,6 +124,7 @@ def apply_runlocal(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     c.train.num_steps = 40
     c.train.log_every = 10
     c.train.checkpoint_every = 20
+    c.train.eval_every = 20
     c.eval.max_examples = 200
     c.eval.num_importance_samples = 100
     c.eval.loglik_examples = 100

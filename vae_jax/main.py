@@ -14,7 +14,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from vae_jax import train
+from vae_jax import experiment, train
 from vae_jax.config_check import ConfigError
 from vae_jax.data import DataError
 
@@ -53,7 +53,7 @@ def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
     try:
-        train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+        experiment.run(FLAGS.config, FLAGS.workdir)
     except (ConfigError, DataError, train.NonFiniteLossError) as e:
         _fail(str(e))
 

@@ -23,10 +23,13 @@ from flax import nnx
 
 from vae_jax import checkpoint, config_check
 from vae_jax.cpu_tuning import cpu_compiler_options
-from vae_jax.data import batch_indices, load_dataset
+from vae_jax.data import batch_indices
+from vae_jax.data.transforms import binarize_bernoulli, to_unit_interval
+from vae_jax.files import write_text_atomic
 from vae_jax.hyper import Hyper, hyper_from_config
 from vae_jax.model import build_model
 from vae_jax.objectives import OBJECTIVES
+from vae_jax.progress import format_seconds
 
 # Metrics that depend on the wall clock; everything else a run logs is a function of the seed.
 TIMING_KEYS = ("examples_per_sec", "elapsed_sec")
@@ -52,20 +55,14 @@ def make_optimizer(train_config) -> optax.GradientTransformation:
     return tx
 
 
-def to_model_input(batch_u8: jax.Array, key: jax.Array, dynamic_binarize: bool) -> jax.Array:
-    """uint8 images -> float32 in [0, 1]; dynamic binarization draws x ~ Bernoulli(x/255)."""
-    x = batch_u8.astype(jnp.float32) / 255.0
-    if dynamic_binarize:
-        x = jax.random.bernoulli(key, x).astype(jnp.float32)
-    return x
-
-
 def make_train_step(graphdef, objective, tx, *, dynamic_binarize: bool = False):
     """Return the pure step (state, batch_u8 [B, H, W, C], key, hyper) -> (state, metrics)."""
 
     def train_step(state: TrainState, batch_u8: jax.Array, key: jax.Array, hyper: Hyper):
         k_data, k_obj = jax.random.split(jax.random.fold_in(key, state.step))
-        x = to_model_input(batch_u8, k_data, dynamic_binarize)
+        x = to_unit_interval(batch_u8)
+        if dynamic_binarize:  # a fresh draw every step, from a key the objective never sees
+            x = binarize_bernoulli(k_data, x)
 
         def loss_fn(params):
             return objective(nnx.merge(graphdef, params), x, k_obj, hyper)
@@ -193,32 +190,20 @@ def _rewind_metrics(path: str, step: int) -> None:
         f.writelines(lines)
 
 
-def _format_eta(seconds: float) -> str:
-    m, s = divmod(int(seconds), 60)
-    return f"{m // 60}h{m % 60:02d}m" if m >= 60 else f"{m}m{s:02d}s"
+def train(config, workdir: str, dataset, *, validate=None):
+    """Train `config` on `dataset` in `workdir`, resuming from its last checkpoint.
 
-
-def train_and_evaluate(config, workdir: str) -> dict:
-    """Train `config` in `workdir` (resuming from its last checkpoint), then evaluate it and
-    write summary.json, eval.json, the figures and report.html. Returns the summary."""
-    dataset, graphdef, params = train(config, workdir)
-    from vae_jax.evaluate.run import finalize_run  # evaluation imports train helpers
-
-    return finalize_run(config, workdir, dataset, graphdef, params)
-
-
-def train(config, workdir: str):
-    """Train `config` in `workdir`, resuming from its last checkpoint.
-
-    Writes config.json, metrics.jsonl and checkpoints/. Returns (dataset, graphdef, params).
+    Writes config.json (after a successful restore), metrics.jsonl and checkpoints/.
+    `validate(params) -> {name: float}`, if given, runs at the first logged step at or
+    after each multiple of `train.eval_every`, and at the last step; its values join that step's metrics line (e.g. `val_elbo`). The loop
+    knows nothing else of evaluation. Returns (graphdef, params).
     """
     config_check.validate_config(config)
+    config_check.validate_for_data(
+        config, dataset.shape, len(dataset.train_x), dataset.binary_inputs
+    )
     os.makedirs(workdir, exist_ok=True)
     _check_same_model(workdir, config)
-    dataset = load_dataset(config.data)
-    config_check.validate_for_data(config, dataset.shape, len(dataset.train_x))
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-        f.write(config.to_json(indent=2))
 
     graphdef, state, tx, objective, train_key = setup(config, dataset.shape)
     hyper = hyper_from_config(config.hyper)
@@ -229,19 +214,28 @@ def train(config, workdir: str):
     run_chunk = make_chunk_runner(step_fn, config.train.fuse_steps, options)
 
     ckpt = checkpoint.Checkpointer(workdir, config.train.keep_checkpoints)
-    metrics_path = os.path.join(workdir, "metrics.jsonl")
-    start = ckpt.latest_step()
-    if start is not None:
-        state = ckpt.restore(state)
-        _rewind_metrics(metrics_path, start)
-        print(f"Resumed from checkpoint at step {start} in {ckpt.directory}", flush=True)
-    elif os.path.exists(metrics_path):
-        os.remove(metrics_path)
+    try:
+        metrics_path = os.path.join(workdir, "metrics.jsonl")
+        start = ckpt.latest_step()
+        if start is not None:
+            state = ckpt.restore(state)
+            _rewind_metrics(metrics_path, start)
+            print(f"Resumed from checkpoint at step {start} in {ckpt.directory}", flush=True)
+        elif os.path.exists(metrics_path):
+            os.remove(metrics_path)
+        write_text_atomic(os.path.join(workdir, "config.json"), config.to_json(indent=2))
+        state = _loop(config, state, run_chunk, dataset, train_key, hyper, ckpt, validate)
+    finally:
+        ckpt.close()
+    return graphdef, state.params
 
+
+def _loop(config, state, run_chunk, dataset, train_key, hyper, ckpt, validate):
     tc, batch = config.train, config.data.batch_size
+    metrics_path = os.path.join(os.path.dirname(ckpt.directory), "metrics.jsonl")
     train_data = jax.device_put(dataset.train_x)
     step = int(state.step)
-    last_saved = start
+    last_saved = ckpt.latest_step()
     t0, done_at_t0 = time.time(), step
     while step < tc.num_steps:
         n = min(tc.log_every - step % tc.log_every, tc.num_steps - step)
@@ -250,6 +244,7 @@ def train(config, workdir: str):
         state, metrics = run_chunk(state, train_data, jnp.asarray(idx), train_key, hyper)
         metrics = {k: np.asarray(v).tolist() for k, v in jax.device_get(metrics).items()}
         step = int(state.step)
+        rate = n * batch / max(time.time() - t_chunk, 1e-9)
         streak = metrics.pop("max_nonfinite_streak")
         end = first + metrics.pop("max_nonfinite_streak_end")  # the run's last step
         if streak >= tc.max_nonfinite_steps:
@@ -259,8 +254,10 @@ def train(config, workdir: str):
                 f" those updates were skipped. Last good checkpoint: {where}. Fix: lower "
                 "train.learning_rate, set train.grad_clip_norm, or check the data."
             )
+        crossed = tc.eval_every and step // tc.eval_every > first // tc.eval_every
+        if validate is not None and (crossed or step == tc.num_steps):
+            metrics.update(validate(state.params))
         elapsed = time.time() - t0
-        rate = n * batch / max(time.time() - t_chunk, 1e-9)
         record = {
             "step": step,
             **metrics,
@@ -271,14 +268,15 @@ def train(config, workdir: str):
         with open(metrics_path, "a") as f:
             f.write(json.dumps(record) + "\n")
         eta = elapsed / max(step - done_at_t0, 1) * (tc.num_steps - step)
-        print(
-            f"step {step:>6}/{tc.num_steps} | loss {metrics['loss']:9.3f} | "
-            f"elbo {metrics['elbo']:9.3f} | kl {metrics['kl']:7.3f} | "
-            f"{rate:9,.0f} ex/s | ETA {_format_eta(eta)}",
-            flush=True,
-        )
+        print(_progress_line(step, tc.num_steps, metrics, rate, eta), flush=True)
         if step % tc.checkpoint_every == 0 or step == tc.num_steps:
             ckpt.save(step, state)
             last_saved = step
-    ckpt.close()
-    return dataset, graphdef, state.params
+    return state
+
+
+def _progress_line(step: int, num_steps: int, metrics: dict, rate: float, eta: float) -> str:
+    parts = [f"step {step:>6}/{num_steps}", f"loss {metrics['loss']:9.3f}"]
+    parts += [f"{k} {metrics[k]:9.3f}" for k in ("elbo", "kl", "val_elbo") if k in metrics]
+    parts += [f"{rate:9,.0f} ex/s", f"ETA {format_seconds(eta)}"]
+    return " | ".join(parts)

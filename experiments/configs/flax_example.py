@@ -30,4 +30,5 @@ def get_config(arg=None):
     c.train.num_steps = 30 * (50_000 // 128)
     c.train.log_every = 390
     c.train.checkpoint_every = 3900
+    c.train.eval_every = 1950  # val ELBO every 5 epochs
     return apply_runlocal(c) if arg.runlocal else c

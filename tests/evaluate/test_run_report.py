@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from tests.helpers import tiny_config
-from vae_jax.train import train_and_evaluate
+from vae_jax.experiment import run as train_and_evaluate
 
 EXPECTED_FIGURES = {
     "reconstructions.png",

@@ -96,6 +96,23 @@ def _assert_grid_png(path, images, ncols):
     np.testing.assert_array_equal(np.asarray(img), expected)
 
 
+def _assert_labelled_grid_png(path, rows):
+    """The PNG is save_labelled_grid's layout of rows [R, K, H, W, 1]: the image grid, pixel
+    for pixel, right of a white margin that holds dark label text beside every row."""
+    img = np.asarray(_read_png(path).convert("RGB"))  # [h, w, 3]
+    r, k, h, w, _ = rows.shape
+    expected = (to_grid(rows.reshape(r * k, h, w, 1), k)[..., 0] * 255).round().astype(np.uint8)
+    expected = np.repeat(np.repeat(expected, SCALE, axis=0), SCALE, axis=1)
+    margin = img.shape[1] - expected.shape[1]
+    assert margin > 20 and img.shape[0] == expected.shape[0]
+    for c in range(3):
+        np.testing.assert_array_equal(img[:, margin:, c], expected)
+    label_area = img[:, :margin].min(axis=-1)  # [h, margin]
+    for i in range(r):
+        band = label_area[(2 + i * (h + 2)) * SCALE : (2 + i * (h + 2) + h) * SCALE]
+        assert (band < 128).sum() > 20, f"row {i} has no label"
+
+
 # ----------------------------------------------------------------------------- encode
 
 
@@ -193,15 +210,31 @@ def test_traversal_rows_follow_decreasing_kl(model, data, tmp_path):
     graphdef, params = model
     image = data[0][5]
     kl = np.array([0.2, 3.0, 1.0])  # rows must be dims 1, 2, 0
-    images = latent.traversals(str(tmp_path / "t.png"), graphdef, params, image, kl, steps=4)
-    assert images.shape == (3, 4, 14, 14, 1)
+    images, dims = latent.traversals(str(tmp_path / "t.png"), graphdef, params, image, kl, steps=4)
+    assert images.shape == (3, 4, 14, 14, 1) and dims.tolist() == [1, 2, 0]
     mu = _encode(graphdef, params, image[None])[0][0]
     offsets = np.linspace(-3.0, 3.0, 4)
     for row, d in enumerate([1, 2, 0]):
         z = np.tile(mu, (4, 1))
         z[:, d] += offsets
         np.testing.assert_allclose(images[row], _decode(graphdef, params, z), atol=1e-5)
-    _assert_grid_png(tmp_path / "t.png", images.reshape(-1, 14, 14, 1), ncols=4)
+    _assert_labelled_grid_png(tmp_path / "t.png", images)
+
+
+def test_traversals_show_only_the_active_dimensions_by_kl(model, data, tmp_path):
+    graphdef, params = model
+    kl = np.array([0.2, 3.0, 1.0])
+    active = np.array([True, False, True])  # dim 1 has the most KL but is inactive
+    images, dims = latent.traversals(
+        str(tmp_path / "t.png"), graphdef, params, data[0][5], kl, active, steps=4
+    )
+    assert dims.tolist() == [2, 0] and images.shape == (2, 4, 14, 14, 1)
+    _assert_labelled_grid_png(tmp_path / "t.png", images)
+    # With no active dimension, the three largest-KL ones are drawn (labelled inactive).
+    _, dims = latent.traversals(
+        str(tmp_path / "t0.png"), graphdef, params, data[0][5], kl, np.zeros(3, bool), steps=4
+    )
+    assert dims.tolist() == [1, 2, 0]
 
 
 # ----------------------------------------------------------------------------- manifold
@@ -266,7 +299,15 @@ def test_attribute_vector_is_the_difference_of_class_means_under_a_linear_encode
     np.testing.assert_allclose(rows[1], _decode(graphdef, params, codes[chosen]), atol=1e-5)
     edited = _decode(graphdef, params, codes[chosen] + 0.5 * expected[None, :])
     np.testing.assert_allclose(rows[2], edited, atol=1e-4)
-    _assert_grid_png(tmp_path / "a.png", rows.reshape(-1, 14, 14, 1), ncols=len(chosen))
+    _assert_labelled_grid_png(tmp_path / "a.png", rows)
+    # With the grey originals to show, they come first; the encoded inputs are unchanged.
+    grey = 255 - x
+    rows4 = latent.latent_arithmetic(
+        str(tmp_path / "b.png"), graphdef, params, x, y, source, target, num=4, display_u8=grey
+    )
+    assert rows4.shape == (4, len(chosen), 14, 14, 1)
+    np.testing.assert_allclose(rows4[0], grey[chosen] / 255.0, atol=1e-6)
+    np.testing.assert_allclose(rows4[1], rows[0], atol=1e-6)
 
 
 def test_latent_arithmetic_defaults_and_missing_class(model, data, tmp_path):

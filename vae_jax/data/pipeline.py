@@ -31,10 +31,30 @@ class Dataset(NamedTuple):
     description: str
     test_raw: np.ndarray | None = None  # test images before binarization (figures, FD)
     train_raw: np.ndarray | None = None  # train images before binarization (FD classifier)
+    val_raw: np.ndarray | None = None  # validation images before binarization (FD floor)
 
     @property
     def shape(self) -> tuple[int, ...]:
         return tuple(self.train_x.shape[1:])
+
+    @property
+    def binary_inputs(self) -> bool:
+        """Whether the model sees binary pixels: binarized data, or data that is binary."""
+        return self.binarization != "none" or is_binary(self.train_x)
+
+
+def is_binary(images_u8: np.ndarray) -> bool:
+    """Every pixel is 0 or 255 (binary images are stored as 0/255)."""
+    return bool(np.all((images_u8 == 0) | (images_u8 == 255)))
+
+
+AUTO_VAL_FRACTION, AUTO_VAL_MAX = 6, 10_000
+
+
+def resolve_val_size(val_size: int, num_train: int) -> int:
+    """data.val_size = -1 (auto): a sixth of the training split, at most 10,000 (50k/10k
+    of MNIST's 60k, the split of Larochelle's binarized MNIST). An explicit value is kept."""
+    return min(AUTO_VAL_MAX, num_train // AUTO_VAL_FRACTION) if val_size == -1 else val_size
 
 
 def _static_binarize(x: np.ndarray, seed: int) -> np.ndarray:
@@ -53,18 +73,20 @@ def load_dataset(data_config) -> Dataset:
     if "val" in raw:
         val_x, val_y = raw["val"]
     else:
-        if dc.val_size >= len(train_x):
+        val_size = resolve_val_size(dc.val_size, len(train_x))
+        if val_size >= len(train_x):
             raise DataError(
                 f"config.data.val_size={dc.val_size} leaves no training data "
-                f"({len(train_x)} examples); use a value below {len(train_x)}"
+                f"({len(train_x)} examples); use a value below {len(train_x)}, or -1 (auto: "
+                f"{resolve_val_size(-1, len(train_x))} here)"
             )
         perm = np.random.default_rng(dc.split_seed).permutation(len(train_x))
-        val_idx, train_idx = np.sort(perm[: dc.val_size]), np.sort(perm[dc.val_size :])
+        val_idx, train_idx = np.sort(perm[:val_size]), np.sort(perm[val_size:])
         val_x, val_y = train_x[val_idx], train_y[val_idx]
         train_x, train_y = train_x[train_idx], train_y[train_idx]
 
     b = dc.binarize
-    test_raw, train_raw = test_x, train_x
+    test_raw, train_raw, val_raw = test_x, train_x, val_x
     seed = dc.split_seed + 1
     if b == "threshold":
         train_x, val_x, test_x = (
@@ -97,6 +119,7 @@ def load_dataset(data_config) -> Dataset:
         description,
         test_raw,
         train_raw,
+        val_raw,
     )
 
 

@@ -16,7 +16,7 @@ from absl import app, flags, logging
 from vae_jax import checkpoint
 from vae_jax.config_check import ConfigError
 from vae_jax.data import DataError, load_dataset
-from vae_jax.evaluate.run import autoencoder_config, evaluate_run
+from vae_jax.evaluate.run import autoencoder_config, evaluate_run, summary_lines
 from vae_jax.train import setup
 
 FLAGS = flags.FLAGS
@@ -68,11 +68,16 @@ def main(argv):
             params,
             baseline=baseline,
             num_importance_samples=FLAGS.num_importance_samples,
+            step=step,
         )
     except (ConfigError, DataError) as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
         sys.exit(2)
-    print(json.dumps({k: v for k, v in results.items()}, indent=1)[:3000])
+    for line in summary_lines(results):
+        print(line)
+    print(f"wrote {os.path.join(workdir, 'eval.json')}")
+    if os.path.exists(os.path.join(workdir, "report.html")):
+        print(f"wrote {os.path.join(workdir, 'report.html')}")
 
 
 if __name__ == "__main__":

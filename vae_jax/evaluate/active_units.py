@@ -24,30 +24,42 @@ import numpy as np
 from flax import nnx
 
 from vae_jax.batching import map_padded_batches
-from vae_jax.train import to_model_input
+from vae_jax.data.transforms import to_unit_interval
 
 
 @partial(jax.jit, static_argnums=(0,))
-def _batch_statistics(graphdef, params, x_u8):
-    x = to_model_input(x_u8, None, dynamic_binarize=False)  # deterministic: no key used
-    q = nnx.merge(graphdef, params).posterior(x)  # DiagGaussian [B, D]
+def _batch_statistics(graphdef, params, x_u8, key):
+    model = nnx.merge(graphdef, params)
+    q = model.posterior(to_unit_interval(x_u8))  # DiagGaussian [B, D]
+    z = q.sample(key, 1)  # [1, B, D]: used only where the prior has no closed-form KL
     return {
         "loc": q.loc,
         "log_scale": q.log_scale,
         "kl_per_dim": q.kl_per_dim_to_standard_normal(),
+        "kl": model.kl(q, z)[0],  # [B] KL to the model's prior
     }
 
 
 def posterior_statistics(
-    graphdef, params, images_u8: np.ndarray, *, batch_size: int = 500
+    graphdef,
+    params,
+    images_u8: np.ndarray,
+    key: jax.Array,
+    *,
+    batch_size: int = 500,
+    progress: str | None = None,
 ) -> dict[str, np.ndarray]:
-    """q(z|x) over a data set: loc, log_scale and kl_per_dim (to N(0, I)), each [N, D].
+    """q(z|x) over a data set: loc, log_scale and kl_per_dim (to N(0, I)), each [N, D], and
+    kl [N], the KL of q(z|x) to the model's prior (closed form where the prior has one, else
+    a one-sample estimate with batch i's key fold_in(key, i)).
 
-    Deterministic (no sampling). The last batch is padded (one compilation) and the
-    padding dropped.
+    The last batch is padded (one compilation) and the padding dropped.
     """
     return map_padded_batches(
-        lambda _, x: _batch_statistics(graphdef, params, x), images_u8, batch_size
+        lambda i, x: _batch_statistics(graphdef, params, x, jax.random.fold_in(key, i)),
+        images_u8,
+        batch_size,
+        progress=progress,
     )
 
 

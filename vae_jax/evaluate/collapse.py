@@ -6,7 +6,10 @@ information and the rest sit at the prior. Three views, combined into one verdic
 - active units (Burda et al. 2015, §5.2): Cov_x(E_q[z_d|x]) > 0.01 (active_units.py);
 - KL per dimension averaged over data, ≈ 0 on a collapsed dimension (active_units.py);
 - I(x; z) under q (Hoffman & Johnson 2016; He et al. 2019), ≈ 0 at full collapse
-  (mutual_info.py).
+  (mutual_info.py). It is reported as bounds: the InfoNCE lower bound, which cannot exceed
+  log N for N test points, and the smaller of the leave-one-out bound and the mean KL above.
+  When the lower bound sits at its log N ceiling the verdict says "saturated: I(x;z) ≥ …"
+  rather than quoting the ceiling as if it were the value.
 """
 
 from __future__ import annotations
@@ -15,11 +18,12 @@ import jax
 import numpy as np
 
 from vae_jax.evaluate.active_units import active_units, mean_kl_per_dim, posterior_statistics
-from vae_jax.evaluate.mutual_info import mutual_information
+from vae_jax.evaluate.mutual_info import mutual_information_bounds
 
 # Default thresholds. 0.01 is Burda et al.'s activity threshold; the same 0.01 nats marks a
 # dimension's KL as ≈ 0. The MI threshold is a few times the estimator's Monte Carlo
-# standard error, sqrt(D / (2N)) ≈ 0.03 nats at N = 10⁴, D = 20, for a fully collapsed q.
+# standard error, sqrt(D / (2N)) ≈ 0.03 nats at N = 10⁴, D = 20, for a fully collapsed q;
+# "I(x;z) ≈ 0" needs the upper bound below it.
 ACTIVITY_THRESHOLD = 0.01
 KL_THRESHOLD = 0.01
 MI_THRESHOLD = 0.1
@@ -29,21 +33,35 @@ def _dims(indices) -> str:
     return ", ".join(str(int(i)) for i in indices)
 
 
+def mutual_info_text(mi: dict, mi_threshold: float = MI_THRESHOLD) -> str:
+    """A short reading of `mutual_information_bounds`'s dict for the verdict line."""
+    lower, upper = mi["lower_nats"], mi["upper_nats"]
+    if upper < mi_threshold:
+        return f"I(x;z) ≈ 0 (≤ {upper:.3g} nats)"
+    if mi["saturated"]:
+        return (
+            f"saturated: I(x;z) ≥ {lower:.2f} nats (the estimate's ceiling is log N = "
+            f"{mi['log_n']:.2f}; upper bound {upper:.2f})"
+        )
+    return mi["summary"]
+
+
 def collapse_report(
     kl_per_dim: np.ndarray,
     active_mask: np.ndarray,
-    mi: float | None = None,
+    mi: dict | None = None,
     *,
     kl_threshold: float = KL_THRESHOLD,
     mi_threshold: float = MI_THRESHOLD,
 ) -> dict:
     """Summarize collapse from KL_d [D] (nats, averaged over data), the active-unit mask [D]
-    and optionally I(x; z) (nats).
+    and optionally the I(x; z) bounds of `mutual_information_bounds`.
 
     A dimension is collapsed when it is inactive by the active-units criterion. The verdict
     is "no collapse" (all active), "posterior collapse" (some inactive, listed) or "full
     collapse" (none active); it quotes the largest KL among the collapsed dimensions and
-    I(x; z), and says "≈ 0" only where they fall below kl_threshold / mi_threshold.
+    I(x; z), and says "≈ 0" only where they fall below kl_threshold / mi_threshold (for
+    I(x; z): its upper bound).
     """
     kl = np.asarray(kl_per_dim, np.float64)
     active = np.asarray(active_mask, bool)
@@ -54,9 +72,7 @@ def collapse_report(
     num_dims = kl.shape[0]
     collapsed = np.flatnonzero(~active)  # sorted
     num_collapsed = len(collapsed)
-    mi_text = None
-    if mi is not None:
-        mi_text = f"I(x;z) ≈ 0 ({mi:.3g} nats)" if mi < mi_threshold else f"I(x;z) = {mi:.3g} nats"
+    mi_text = None if mi is None else mutual_info_text(mi, mi_threshold)
 
     if num_collapsed == 0:
         verdict = f"no collapse: all {num_dims} dimensions active"
@@ -93,7 +109,7 @@ def collapse_report(
         "dims_by_kl": [int(i) for i in np.argsort(-kl, kind="stable")],  # most KL first
         "kl_per_dim": [float(v) for v in kl],
         "total_kl": float(kl.sum()),
-        "mutual_info": None if mi is None else float(mi),
+        "mutual_info": mi,
         "kl_threshold": kl_threshold,
         "mi_threshold": mi_threshold,
     }
@@ -109,14 +125,24 @@ def diagnose_collapse(
     activity_threshold: float = ACTIVITY_THRESHOLD,
     kl_threshold: float = KL_THRESHOLD,
     mi_threshold: float = MI_THRESHOLD,
+    progress: str | None = None,
 ) -> dict:
-    """posterior_statistics → active_units → mutual_information → collapse_report.
+    """posterior_statistics → active_units → mutual_information_bounds → collapse_report.
 
     Returns the report plus "activity_threshold" and "au_variances" [D] (Cov_x of μ_d).
+    The mean KL to the model's prior (an upper bound on I(x; z)) comes from the same pass.
     """
-    stats = posterior_statistics(graphdef, params, images_u8, batch_size=batch_size)
+    stats_key, mi_key = jax.random.split(key)
+    stats = posterior_statistics(
+        graphdef, params, images_u8, stats_key, batch_size=batch_size, progress=progress
+    )
     _, mask, variances = active_units(stats["loc"], activity_threshold)
-    mi = mutual_information(stats["loc"], stats["log_scale"], key)
+    mi = mutual_information_bounds(
+        stats["loc"],
+        stats["log_scale"],
+        mi_key,
+        mean_kl=float(np.mean(stats["kl"], dtype=np.float64)),
+    )
     report = collapse_report(
         mean_kl_per_dim(stats["kl_per_dim"]),
         mask,

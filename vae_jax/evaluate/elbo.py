@@ -10,13 +10,13 @@ import numpy as np
 from flax import nnx
 
 from vae_jax.batching import map_padded_batches
+from vae_jax.data.transforms import to_unit_interval
 from vae_jax.objectives.elbo import elbo_terms
-from vae_jax.train import to_model_input
 
 
 @partial(jax.jit, static_argnums=(0, 4, 5))
 def _batch_terms(graphdef, params, x_u8, key, num_samples, deterministic):
-    x = to_model_input(x_u8, key, dynamic_binarize=False)
+    x = to_unit_interval(x_u8)  # the split holds a fixed binary draw: the key is z's only
     return elbo_terms(nnx.merge(graphdef, params), x, key, num_samples, deterministic)
 
 
@@ -29,6 +29,7 @@ def dataset_elbo(
     num_samples: int = 1,
     batch_size: int = 500,
     deterministic: bool = False,
+    progress: str | None = None,
 ) -> dict[str, np.ndarray]:
     """Per-example log_px, kl and elbo (nats) over `images_u8` [N, H, W, C]. Each [N].
 
@@ -42,4 +43,5 @@ def dataset_elbo(
         ),
         images_u8,
         batch_size,
+        progress=progress,
     )

@@ -26,8 +26,8 @@ import numpy as np
 from flax import nnx
 
 from vae_jax.batching import pad_batch
+from vae_jax.data.transforms import to_unit_interval
 from vae_jax.evaluate.feature_classifier import TrainedClassifier, features
-from vae_jax.train import to_model_input
 
 
 def gaussian_stats(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -98,7 +98,7 @@ def _sample_batch(graphdef, params, key, num: int, mean: bool):
 
 @partial(jax.jit, static_argnums=(0,))
 def _reconstruct_batch(graphdef, params, x_u8):
-    x = to_model_input(x_u8, jax.random.key(0), dynamic_binarize=False)  # key unused
+    x = to_unit_interval(x_u8)
     return jnp.clip(nnx.merge(graphdef, params).reconstruct(x), 0.0, 1.0)  # [B, H, W, C]
 
 
@@ -121,6 +121,7 @@ def sample_quality(
     test_images_u8: np.ndarray,
     key: jax.Array,
     *,
+    encoder_inputs_u8: np.ndarray | None = None,
     num_samples: int | None = None,
     batch_size: int = 500,
     reference_images_u8: np.ndarray | None = None,
@@ -128,21 +129,29 @@ def sample_quality(
 ) -> dict:
     """Fréchet distances of model samples and reconstructions to the test images.
 
+    - test_images_u8 [N, ...]: the real side, as the classifier saw its training data (grey
+      images before any binarization). encoder_inputs_u8 [N, ...]: the same N test images as
+      the model sees them (the fixed binary draw the test ELBO uses); default test_images_u8.
     - fd_samples: FD(test images, E[x|z] for z ~ p(z)), `num_samples` samples (default: as
       many as test images, so that both sides have the same sample-size bias). With a
-      Bernoulli decoder E[x|z] is the grey-level mean image, not a binary draw: the mean is
-      what figures show, and under dynamic binarization it estimates the grey intensities
-      x/255, so compare it with the grey test images (and a classifier trained on them).
-      Against binary test images the non-binary means inflate fd_samples; pass `mean=False`
-      to compare draws x ~ p(x|z) instead (recorded as "decoder_output").
-    - fd_reconstructions: FD(test images, E[x | z = μ(x)] of the same test images); always
-      the decoder mean, whatever `mean` says.
-    - fd_reference_test_vs_train (only with `reference_images_u8`, real images not in the
-      test set, e.g. train images): FD(test images, `num_samples` of them drawn without
-      replacement by `key`), the real-vs-real noise floor at the sample sizes of fd_samples.
+      Bernoulli decoder E[x|z] is the grey-level mean image, not a binary draw: under
+      binarization it estimates the grey intensities x/255, so it is compared with the grey
+      test images. `mean=False` compares draws x ~ p(x|z) instead ("decoder_output").
+    - fd_reconstructions: FD(test images, E[x | z = μ(x')] where x' is encoder_inputs_u8),
+      always the decoder mean.
+    - fd_reference_test_vs_val (only with `reference_images_u8`, held-out real images that
+      the classifier never trained on, e.g. the validation split): FD(test images,
+      min(num_samples, M) of them drawn at random without replacement by `key`), the
+      real-vs-real noise floor at the sample size of fd_samples.
     Generated images are clipped to [0, 1]. The key of sample batch i is fold_in(key, i).
     """
     sample_key, reference_key = jax.random.split(key)
+    encoder_inputs_u8 = test_images_u8 if encoder_inputs_u8 is None else encoder_inputs_u8
+    if len(encoder_inputs_u8) != len(test_images_u8):
+        raise ValueError(
+            f"encoder_inputs_u8 ({len(encoder_inputs_u8)}) must hold the same images as "
+            f"test_images_u8 ({len(test_images_u8)})"
+        )
     n_test = len(test_images_u8)
     num_samples = n_test if num_samples is None else num_samples
     batch_size = max(1, min(batch_size, n_test, num_samples))
@@ -156,7 +165,7 @@ def sample_quality(
     )
 
     def recon(i):
-        chunk = pad_batch(test_images_u8[i * batch_size : (i + 1) * batch_size], batch_size)
+        chunk = pad_batch(encoder_inputs_u8[i * batch_size : (i + 1) * batch_size], batch_size)
         return _reconstruct_batch(graphdef, params, jnp.asarray(chunk))
 
     recon_stats = _stats_of_batches(
@@ -180,11 +189,12 @@ def sample_quality(
             "with published FID numbers"
         ),
     }
-    if reference_images_u8 is not None:
+    if reference_images_u8 is not None and len(reference_images_u8) >= 2:
         m = min(num_samples, len(reference_images_u8))
         pick = jax.random.choice(reference_key, len(reference_images_u8), (m,), replace=False)
         reference = np.asarray(reference_images_u8)[np.sort(np.asarray(pick))]
         reference_stats = gaussian_stats(features(classifier, reference, batch_size))
-        out["fd_reference_test_vs_train"] = frechet_distance(*real_stats, *reference_stats)
+        out["fd_reference_test_vs_val"] = frechet_distance(*real_stats, *reference_stats)
         out["num_reference_examples"] = int(m)
+        out["num_reference_pool"] = int(len(reference_images_u8))
     return out

@@ -30,7 +30,7 @@ from flax import nnx
 
 from vae_jax.batching import map_padded_batches
 from vae_jax.cpu_tuning import tuned_jit
-from vae_jax.train import to_model_input
+from vae_jax.data.transforms import to_unit_interval
 
 # The fastest chunk (or tied for fastest) for the 784-512-256-20 MLP VAE at K = 5000 and 100
 # images per batch on a 2-core CPU, with and without vae_jax.cpu_tuning; chunks of 25-250 are
@@ -85,7 +85,7 @@ def importance_log_likelihood(
 
 @partial(tuned_jit, static_argnums=(0, 4, 5))
 def _batch_log_likelihood(graphdef, params, x_u8, key, num_samples, chunk_size):
-    x = to_model_input(x_u8, key, dynamic_binarize=False)
+    x = to_unit_interval(x_u8)  # the split holds a fixed binary draw: the key is z's only
     return importance_log_likelihood(nnx.merge(graphdef, params), x, key, num_samples, chunk_size)
 
 
@@ -98,6 +98,7 @@ def dataset_log_likelihood(
     num_samples: int = 5000,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     batch_size: int = 100,
+    progress: str | None = None,
 ) -> np.ndarray:
     """Per-example importance-sampled log p(x) in nats over `images_u8` [N, H, W, C]. [N]
 
@@ -111,6 +112,7 @@ def dataset_log_likelihood(
         ),
         images_u8,
         batch_size,
+        progress=progress,
     )
 
 

@@ -1,7 +1,11 @@
 """Evaluate a trained run: numbers, collapse verdict, figures, eval.json and report.html.
 
-Used at the end of training (`finalize_run`) and by `python -m vae_jax.evaluate`. Every
-random draw comes from keys folded out of `config.seed`, so the numbers are reproducible.
+Used at the end of training (vae_jax.experiment) and by `python -m vae_jax.evaluate`. It
+loads and measures; it never trains. Every random draw comes from a named key stream folded
+out of `config.seed`, so the numbers are a function of (params, data, config). The splits
+it reads carry one fixed binary draw when the data are binarized (data.pipeline); every
+metric and figure encodes exactly those inputs, and grey originals are used only where a
+figure shows them or where the Fréchet distance compares with the classifier's data.
 """
 
 from __future__ import annotations
@@ -14,55 +18,111 @@ import numpy as np
 
 from vae_jax.evaluate.elbo import dataset_elbo
 from vae_jax.evaluate.loglik import dataset_log_likelihood, summarize_log_likelihood
+from vae_jax.files import write_json_atomic
 
 # Independent key streams for evaluation, folded out of the run's seed. The feature
 # classifier uses a fixed key instead, so every run of a data set shares one cached classifier.
-_ELBO, _LOGLIK, _COLLAPSE, _FIGURES, _QUALITY = range(10**6, 10**6 + 5)
+KEY_STREAMS = {
+    name: 10**6 + i
+    for i, name in enumerate(("elbo", "loglik", "collapse", "figures", "quality", "val"))
+}
 
 
-def _key(config, stream: int) -> jax.Array:
-    return jax.random.fold_in(jax.random.key(config.seed), stream)
+def eval_key(config, stream: str) -> jax.Array:
+    return jax.random.fold_in(jax.random.key(config.seed), KEY_STREAMS[stream])
 
 
 def _limit(x: np.ndarray, n: int) -> np.ndarray:
     return x[:n] if n else x
 
 
-def test_elbo_summary(config, dataset, graphdef, params) -> dict:
+def is_normalized(config, dataset) -> bool:
+    """False for a Bernoulli likelihood on grey data (allowed only by
+    model.allow_unnormalized): its 'log-likelihood' is not a normalised density."""
+    return not (config.model.likelihood == "bernoulli" and not dataset.binary_inputs)
+
+
+def encoded_description(dataset) -> str:
+    """What the encoder sees in evaluation, for figure captions and the report."""
+    if dataset.binarization == "none":
+        return "binary images" if dataset.binary_inputs else "grey intensities in [0, 1]"
+    return "binary: the fixed Bernoulli draw of the test images that the test ELBO uses"
+
+
+def run_info(config, dataset, step: int | None = None) -> dict:
+    """What was trained, for the report's headline and eval.json."""
+    mc = config.model
+    arch = f"{mc.net} {tuple(mc.hidden_dims)}" if mc.net == "mlp" else f"{mc.net}"
+    return {
+        "data": dataset.name,
+        "data_description": dataset.description,
+        "encoded_inputs": encoded_description(dataset),
+        "net": arch,
+        "latent_dim": mc.latent_dim,
+        "likelihood": mc.likelihood,
+        "prior": mc.prior,
+        "objective": config.objective.name,
+        "beta": float(config.hyper.beta),
+        "steps": int(config.train.num_steps if step is None else step),
+        "batch_size": config.data.batch_size,
+        "seed": config.seed,
+        "normalized_likelihood": is_normalized(config, dataset),
+    }
+
+
+def _bits_per_dim_note(config, dataset, dims: int) -> str:
+    if not is_normalized(config, dataset):
+        return "none: the Bernoulli likelihood on grey data is not normalised"
+    if config.model.likelihood == "bernoulli":
+        return f"−ELBO / (D ln 2), D = {dims}: bits/dim of a discrete model of binary pixels"
+    return (
+        f"−ELBO / (D ln 2), D = {dims}, of a density on [0, 1]^D: not comparable with the "
+        "bits/dim of discrete (binary or 8-bit) models"
+    )
+
+
+UNNORMALIZED_NOTE = (
+    "Bernoulli likelihood on grey (non-binary) data: not a normalised density, so the ELBO "
+    "and log p(x) here are not log-likelihoods (Loaiza-Ganem & Cunningham 2019); "
+    "model.allow_unnormalized=True"
+)
+
+
+def test_elbo_summary(config, dataset, graphdef, params, *, deterministic: bool = False) -> dict:
     """ELBO, log p(x|z) and KL on the test split, in nats per example, plus bits/dim."""
     test_x = _limit(dataset.test_x, config.eval.max_examples)
-    deterministic = config.objective.name == "autoencoder"
     terms = dataset_elbo(
         graphdef,
         params,
         test_x,
-        _key(config, _ELBO),
+        eval_key(config, "elbo"),
         num_samples=config.eval.num_samples,
         batch_size=min(config.eval.batch_size, len(test_x)),
         deterministic=deterministic,
+        progress="test ELBO",
     )
     dims = int(np.prod(dataset.shape))
     elbo = float(terms["elbo"].mean())
+    normalized = is_normalized(config, dataset)
     summary = {
         "test_elbo_nats": elbo,
         "test_elbo_stderr": float(terms["elbo"].std(ddof=1) / np.sqrt(len(test_x))),
         "test_log_px_nats": float(terms["log_px"].mean()),
         "test_kl_nats": float(terms["kl"].mean()),
-        "test_bits_per_dim": -elbo / (dims * np.log(2.0)),
+        "test_bits_per_dim": -elbo / (dims * np.log(2.0)) if normalized else None,
         "num_test_examples": len(test_x),
         "elbo_samples": config.eval.num_samples,
         "objective": config.objective.name,
         "beta": float(config.hyper.beta),
         "likelihood": config.model.likelihood,
+        "normalized_likelihood": normalized,
         "data": dataset.name,
         "binarization": dataset.binarization,
         "data_description": dataset.description,
-        "bits_per_dim_note": (
-            f"negative test ELBO / (D ln 2), D = {dims}. For binary data: bits/dim of a discrete "
-            "model. For the gaussian likelihood: a density on [0,1]^D, not comparable with "
-            "8-bit bits/dim."
-        ),
+        "bits_per_dim_note": _bits_per_dim_note(config, dataset, dims),
     }
+    if not normalized:
+        summary["likelihood_note"] = UNNORMALIZED_NOTE
     if deterministic:
         summary["note"] = "autoencoder: no KL term; test_elbo_nats is log p(x|z=μ(x)), not a bound"
     return summary
@@ -76,24 +136,29 @@ def log_likelihood_summary(config, dataset, graphdef, params, num_samples: int) 
         graphdef,
         params,
         test_x,
-        _key(config, _LOGLIK),
+        eval_key(config, "loglik"),
         num_samples=num_samples,
         chunk_size=chunk,  # a remainder (K not a multiple) is one more, smaller chunk
         batch_size=min(config.eval.loglik_batch_size, len(test_x)),
+        progress=f"log p(x), K = {num_samples}",
     )
     elbo = dataset_elbo(
         graphdef,
         params,
         test_x,
-        _key(config, _ELBO),
+        eval_key(config, "elbo"),
         num_samples=config.eval.num_samples,
         batch_size=min(config.eval.batch_size, len(test_x)),
     )["elbo"]
-    return {
+    out = {
         **summarize_log_likelihood(values, int(np.prod(dataset.shape))),
         "num_importance_samples": num_samples,
         "elbo_same_examples_nats": float(elbo.mean()),  # the bound it tightens, same examples
     }
+    if not is_normalized(config, dataset):
+        out["bits_per_dim"] = None
+        out["likelihood_note"] = UNNORMALIZED_NOTE
+    return out
 
 
 def sample_quality_summary(config, dataset, graphdef, params) -> dict:
@@ -103,14 +168,16 @@ def sample_quality_summary(config, dataset, graphdef, params) -> dict:
         return {"skipped": "eval.sample_quality=False"}
     from vae_jax.evaluate import feature_classifier, frechet
 
-    # Everything here uses the images before binarization, so that classifier training, its
-    # accuracy, the real-vs-real floor and the real side of each distance match; the model
-    # side is E[x|z], which for binarized data estimates those grey images.
+    # The classifier trains on the grey training images; the real side of every distance,
+    # and the real-vs-real floor (held-out validation images, never seen by the
+    # classifier), use grey images too. The model side is E[x|z], which for binarized data
+    # estimates those grey intensities; reconstructions encode the binary test draw.
     if (dataset.train_y < 0).all():
         return {"skipped": f"{dataset.name} has no labels to train the feature classifier"}
     cache_dir = config.eval.classifier_dir or os.path.expanduser("~/.cache/vae_jax")
     steps = config.eval.classifier_steps  # in the name: runlocal's short one is kept apart
     cache = os.path.join(cache_dir, f"classifier_{dataset.name}_{steps}steps.npz")
+    print("  feature classifier: loading or training", flush=True)
     classifier = feature_classifier.get_classifier(
         dataset.train_raw,
         dataset.train_y,
@@ -122,13 +189,16 @@ def sample_quality_summary(config, dataset, graphdef, params) -> dict:
         test_labels=dataset.test_y,
     )
     n = config.eval.fd_num_examples
+    print("  Fréchet distances", flush=True)
+    has_val = dataset.val_raw is not None and len(dataset.val_raw) >= 2
     return frechet.sample_quality(
         graphdef,
         params,
         classifier,
         _limit(dataset.test_raw, n),
-        _key(config, _QUALITY),
-        reference_images_u8=_limit(dataset.train_raw, n),
+        eval_key(config, "quality"),
+        encoder_inputs_u8=_limit(dataset.test_x, n),
+        reference_images_u8=dataset.val_raw if has_val else None,
     )
 
 
@@ -137,65 +207,154 @@ def write_core_figures(config, workdir, dataset, graphdef, params):
     from vae_jax.figures import samples
 
     path = lambda name: os.path.join(workdir, name)
-    images = dataset.test_raw  # the grey images: readable, and E[binarized x] = x/255
     n = max(config.eval.num_figure_examples, 1)
-    samples.reconstructions(path("reconstructions.png"), graphdef, params, images, ncols=n)
+    grey = dataset.test_raw if dataset.binarization != "none" else None
+    samples.reconstructions(
+        path("reconstructions.png"), graphdef, params, dataset.test_x, ncols=n, display_u8=grey
+    )
     t = config.eval.sample_temperature
     samples.samples(
-        path("samples.png"), graphdef, params, _key(config, _FIGURES), num=64, temperature=t
+        path("samples.png"), graphdef, params, eval_key(config, "figures"), num=64, temperature=t
     )
+    first = "grey originals (not seen by the encoder); then " if grey is not None else ""
     return [
-        (path("reconstructions.png"), "test inputs (top) and E[x | z = μ(x)] (bottom)"),
-        (path("samples.png"), f"E[x|z] for z ~ N(0, {t}²I) (the prior at T = 1)"),
+        (
+            path("reconstructions.png"),
+            f"Rows: {first}the encoded test inputs ({encoded_description(dataset)}); their "
+            "reconstructions E[x | z = μ(x)].",
+        ),
+        (
+            path("samples.png"),
+            f"E[x | z] for z ~ N(0, {t:g}²·I): samples from the prior at temperature T = {t:g} "
+            "(T = 1 is the prior itself); decoder means, not binary draws.",
+        ),
     ]
 
 
-def write_figures(config, workdir, dataset, graphdef, params, kl_per_dim, baseline=None):
-    """Write every figure; returns [(path, caption)] in report order."""
+def write_figures(config, workdir, dataset, graphdef, params, collapse, baseline=None):
+    """Write every figure; returns [(path, caption)] in report order. `collapse` is
+    diagnose_collapse's report (KL per dimension and the active-unit mask)."""
     from vae_jax.figures import latent, plots
 
     figs = write_core_figures(config, workdir, dataset, graphdef, params)
     path = lambda name: os.path.join(workdir, name)
-    images = dataset.test_raw
+    encoded = dataset.test_x  # what the encoder sees: the test ELBO's inputs
+    what = encoded_description(dataset)
+    grey = dataset.test_raw if dataset.binarization != "none" else None
+    kl_per_dim = np.asarray(collapse["kl_per_dim"])
+    active = np.zeros(len(kl_per_dim), bool)
+    active[[d for d in range(len(kl_per_dim)) if d not in collapse["collapsed_dims"]]] = True
     pairs = [(i, i + 1) for i in range(0, 16, 2)]
-    for method, p in latent.interpolation_figures(workdir, graphdef, params, images, pairs).items():
-        figs.append((p, f"{method} interpolation between posterior means of test pairs"))
-    latent.traversals(path("traversals.png"), graphdef, params, images[0], kl_per_dim)
-    figs.append((path("traversals.png"), "latent traversals, one row per dimension, by KL"))
+    for method, p in latent.interpolation_figures(
+        workdir, graphdef, params, encoded, pairs
+    ).items():
+        figs.append(
+            (
+                p,
+                f"{method.capitalize()} interpolation between the posterior means μ(x) of pairs "
+                f"of test inputs; each row is framed by the two encoded inputs ({what}), and the "
+                "decoded ends are their reconstructions.",
+            )
+        )
+    _, dims = latent.traversals(
+        path("traversals.png"), graphdef, params, encoded[0], kl_per_dim, active
+    )
+    inactive = collapse["collapsed_dims"]
+    figs.append(
+        (
+            path("traversals.png"),
+            f"Latent traversals around μ(x) of the first test input ({what}): one row per "
+            f"active dimension ({len(dims)} shown), largest KL first, each moved over μ_j ± 3 "
+            "with the others fixed. "
+            + (
+                f"Not shown: {len(inactive)} inactive dimensions ({', '.join(map(str, inactive))}),"
+                " whose rows would be constant."
+                if inactive
+                else "Every dimension is active."
+            ),
+        )
+    )
     latent.manifold_2d(path("manifold.png"), graphdef, params, n=20, kl_per_dim=kl_per_dim)
-    figs.append((path("manifold.png"), "decoded inverse-CDF grid over the two highest-KL dims"))
+    d0, d1 = latent.dims_by_kl(kl_per_dim)[:2]
+    figs.append(
+        (
+            path("manifold.png"),
+            f"The learned manifold (Kingma & Welling 2013, Fig. 4): E[x | z] on a 20×20 grid of "
+            f"prior quantiles z = Φ⁻¹(u) over the two highest-KL dimensions z{d0} (across) and "
+            f"z{d1} (up); the other dimensions are held at the prior mean 0.",
+        )
+    )
     labels = dataset.test_y
     src, dst = config.eval.arithmetic_source, config.eval.arithmetic_target
+    names = latent.FASHION_MNIST_CLASSES if dataset.name == "fashion_mnist" else None
+    name = lambda c: f"{c} ({names[c]})" if names is not None and c < len(names) else str(c)
     if (labels == src).any() and (labels == dst).any():
         latent.latent_arithmetic(
             path("latent_arithmetic.png"),
             graphdef,
             params,
-            images,
+            encoded,
             labels,
             source_class=src,
             target_class=dst,
+            display_u8=grey,
         )
         figs.append(
             (
                 path("latent_arithmetic.png"),
-                f"class {src} inputs, reconstructions, and + (mean code {dst} − mean code "
-                f"{src}) decoded",
+                f"Editing by latent arithmetic: test inputs of class {name(src)}, encoded "
+                f"({what}), reconstructed, then decoded at μ(x) + v with v = mean μ of class "
+                f"{name(dst)} − mean μ of class {name(src)} over the test set."
+                + (" The first row shows the grey originals." if grey is not None else ""),
             )
         )
     if (labels >= 0).any():
         encodings = {}
         if baseline is not None:
-            encodings["autoencoder"] = (latent.encode_means(*baseline, images), labels)
-        encodings["VAE"] = (latent.encode_means(graphdef, params, images), labels)
-        names = latent.FASHION_MNIST_CLASSES if dataset.name == "fashion_mnist" else None
+            encodings["autoencoder"] = (latent.encode_means(*baseline, encoded), labels)
+        encodings["VAE"] = (latent.encode_means(graphdef, params, encoded), labels)
         plots.latent_scatter(path("latent_scatter.png"), encodings, class_names=names)
-        figs.append((path("latent_scatter.png"), "test encodings coloured by label"))
+        figs.append(
+            (
+                path("latent_scatter.png"),
+                f"Codes μ(x) of the {len(encoded)} test inputs ({what}), coloured by label"
+                + (", for the plain autoencoder and the VAE" if baseline is not None else "")
+                + "; for more than two dimensions each panel is its own 2-D PCA projection.",
+            )
+        )
     metrics = path("metrics.jsonl")
     if os.path.exists(metrics) and os.path.getsize(metrics):
         plots.training_curves(path("training_curves.png"), metrics)
-        figs.append((path("training_curves.png"), "ELBO, log p(x|z), KL (and KL per dim) by step"))
+        figs.append(
+            (
+                path("training_curves.png"),
+                "Training curves: ELBO and log p(x|z) on the training batches (averaged over "
+                "each logging interval) and on the validation split; the KL term; and the KL of "
+                "each latent dimension.",
+            )
+        )
     return figs
+
+
+def validation_summary(workdir: str, num_val_examples: int) -> dict:
+    """The validation ELBO logged during training (metrics.jsonl `val_elbo`): the last value
+    and the best, with their steps. {} when none was logged."""
+    path = os.path.join(workdir, "metrics.jsonl")
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    rows = [r for r in rows if r.get("val_elbo") is not None]
+    if not rows:
+        return {}
+    best = max(rows, key=lambda r: r["val_elbo"])
+    return {
+        "final_val_elbo_nats": rows[-1]["val_elbo"],
+        "final_step": rows[-1]["step"],
+        "best_val_elbo_nats": best["val_elbo"],
+        "best_step": best["step"],
+        "num_val_examples": int(num_val_examples),
+    }
 
 
 def evaluate_run(
@@ -207,16 +366,26 @@ def evaluate_run(
     *,
     baseline=None,
     num_importance_samples: int | None = None,
+    step: int | None = None,
 ) -> dict:
-    """All numbers and figures for a trained model; writes eval.json and report.html."""
+    """All numbers and figures for a trained model; writes eval.json and report.html.
+    `baseline` is the plain autoencoder's (graphdef, params), if one was trained."""
     from vae_jax import report
     from vae_jax.evaluate.collapse import diagnose_collapse
 
-    results = {"elbo": test_elbo_summary(config, dataset, graphdef, params)}
-    if config.objective.name == "autoencoder" or not config.eval.diagnostics:
-        write_core_figures(config, workdir, dataset, graphdef, params)
-        with open(os.path.join(workdir, "eval.json"), "w") as f:
-            json.dump(results, f, indent=2)
+    deterministic = config.objective.name == "autoencoder"
+    print("Evaluating", flush=True)
+    results = {
+        "run": run_info(config, dataset, step),
+        "elbo": test_elbo_summary(config, dataset, graphdef, params, deterministic=deterministic),
+    }
+    validation = validation_summary(workdir, len(dataset.val_x))
+    if validation:
+        results["validation"] = validation
+    if deterministic or not config.eval.diagnostics:
+        figs = write_core_figures(config, workdir, dataset, graphdef, params)
+        results["figures"] = [{"file": os.path.basename(p), "caption": c} for p, c in figs]
+        write_json_atomic(os.path.join(workdir, "eval.json"), results)
         return results
     k = (
         config.eval.num_importance_samples
@@ -228,33 +397,19 @@ def evaluate_run(
         graphdef,
         params,
         _limit(dataset.test_x, config.eval.max_examples),
-        _key(config, _COLLAPSE),
+        eval_key(config, "collapse"),
+        progress="collapse diagnostics",
     )
     results["sample_quality"] = sample_quality_summary(config, dataset, graphdef, params)
-    kl_per_dim = np.asarray(results["collapse"]["kl_per_dim"])
-    figures = write_figures(config, workdir, dataset, graphdef, params, kl_per_dim, baseline)
     if baseline is not None:
         results["autoencoder_baseline"] = test_elbo_summary(
-            autoencoder_config(config), dataset, *baseline
+            autoencoder_config(config), dataset, *baseline, deterministic=True
         )
-    with open(os.path.join(workdir, "eval.json"), "w") as f:
-        json.dump(results, f, indent=2)
-    collapse = results["collapse"]
-    report.write_report(
-        os.path.join(workdir, "report.html"),
-        title=f"vae_jax run: {dataset.name}, {config.model.net}, β = {config.hyper.beta}",
-        verdict=collapse["verdict"],
-        collapsed=collapse["num_active"] < collapse["num_dims"],
-        sections={
-            "Test-set ELBO": results["elbo"],
-            f"Importance-sampled log-likelihood (K = {k})": results["log_likelihood"],
-            "Posterior collapse": {k2: v for k2, v in collapse.items() if k2 != "verdict"},
-            "Sample quality (not Inception FID)": results["sample_quality"],
-            "Autoencoder baseline": results.get("autoencoder_baseline", {}),
-        },
-        figures=figures,
-        config_json=config.to_json(indent=2),
-    )
+    print("  figures", flush=True)
+    figs = write_figures(config, workdir, dataset, graphdef, params, results["collapse"], baseline)
+    results["figures"] = [{"file": os.path.basename(p), "caption": c} for p, c in figs]
+    write_json_atomic(os.path.join(workdir, "eval.json"), results)
+    report.write_report(os.path.join(workdir, "report.html"), results, figs, config)
     return results
 
 
@@ -266,50 +421,41 @@ def autoencoder_config(config):
     return c
 
 
-def finalize_run(config, workdir: str, dataset, graphdef, params) -> dict:
-    """End of training: train the autoencoder baseline if asked, evaluate, write summary.json."""
-    from vae_jax.train import train
-
-    baseline = None
-    if config.eval.autoencoder_steps and config.objective.name != "autoencoder":
-        print(
-            f"Training the autoencoder baseline ({config.eval.autoencoder_steps} steps)", flush=True
-        )
-        _, ae_graphdef, ae_params = train(
-            autoencoder_config(config), os.path.join(workdir, "autoencoder")
-        )
-        baseline = (ae_graphdef, ae_params)
-    results = evaluate_run(config, workdir, dataset, graphdef, params, baseline=baseline)
-    summary = dict(results["elbo"])
-    if "log_likelihood" in results:
-        summary["test_log_likelihood_nats"] = results["log_likelihood"]["log_likelihood_nats"]
-        summary["num_importance_samples"] = results["log_likelihood"]["num_importance_samples"]
-        summary["collapse_verdict"] = results["collapse"]["verdict"]
-    with open(os.path.join(workdir, "summary.json"), "w") as f:
-        json.dump(summary, f, indent=2)
-    _print_summary(summary, results)
-    return summary
-
-
-def _print_summary(summary: dict, results: dict) -> None:
-    s = summary
-    print(
-        f"test ELBO {s['test_elbo_nats']:.2f} nats/example (log p(x|z) "
-        f"{s['test_log_px_nats']:.2f}, KL {s['test_kl_nats']:.2f}; "
-        f"{s['test_bits_per_dim']:.4f} bits/dim) on {s['num_test_examples']} {s['data']} "
-        "test examples",
-        flush=True,
-    )
+def summary_lines(results: dict) -> list[str]:
+    """The short summary printed at the end of training and by `python -m vae_jax.evaluate`."""
+    e = results["elbo"]
+    unnorm = "" if e.get("normalized_likelihood", True) else " [not a log-likelihood]"
+    bpd = "" if e["test_bits_per_dim"] is None else f"; {e['test_bits_per_dim']:.4f} bits/dim"
+    name = "log p(x|z=μ)" if "note" in e else "ELBO"
+    lines = [
+        f"test {name} {e['test_elbo_nats']:.2f} ± {e['test_elbo_stderr']:.2f} nats/example "
+        f"(log p(x|z) {e['test_log_px_nats']:.2f}, KL {e['test_kl_nats']:.2f}{bpd}) on "
+        f"{e['num_test_examples']} {e['data']} test examples{unnorm}"
+    ]
     if "log_likelihood" in results:
         ll = results["log_likelihood"]
-        print(
+        lines.append(
             f"test log p(x) ≈ {ll['log_likelihood_nats']:.2f} ± {ll['log_likelihood_stderr']:.2f}"
-            f" nats (K = {ll['num_importance_samples']}, {ll['num_examples']} examples)"
+            f" nats (K = {ll['num_importance_samples']}, {ll['num_examples']} examples; "
+            f"ELBO on them {ll['elbo_same_examples_nats']:.2f}){unnorm}"
         )
-        print(results["collapse"]["verdict"])
-        sq = results["sample_quality"]
-        if "fd_samples" in sq:
-            print(
-                f"feature Fréchet distance: samples {sq['fd_samples']:.2f}, "
-                f"reconstructions {sq['fd_reconstructions']:.2f}"
-            )
+    if "validation" in results:
+        v = results["validation"]
+        lines.append(
+            f"validation ELBO {v['final_val_elbo_nats']:.2f} at step {v['final_step']} "
+            f"(best {v['best_val_elbo_nats']:.2f} at step {v['best_step']})"
+        )
+    if "collapse" in results:
+        lines.append(results["collapse"]["verdict"])
+    sq = results.get("sample_quality", {})
+    if "fd_samples" in sq:
+        floor = sq.get("fd_reference_test_vs_val")
+        lines.append(
+            f"feature Fréchet distance: samples {sq['fd_samples']:.2f}, reconstructions "
+            f"{sq['fd_reconstructions']:.2f}"
+            + ("" if floor is None else f", real-vs-real floor {floor:.2f}")
+        )
+    if "autoencoder_baseline" in results:
+        ae = results["autoencoder_baseline"]
+        lines.append(f"autoencoder baseline: log p(x|z=μ(x)) {ae['test_elbo_nats']:.2f} nats")
+    return lines

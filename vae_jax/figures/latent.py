@@ -32,8 +32,8 @@ import numpy as np
 from flax import nnx
 
 from vae_jax.batching import map_padded_batches
-from vae_jax.figures.grid import save_grid
-from vae_jax.train import to_model_input
+from vae_jax.data.transforms import to_unit_interval
+from vae_jax.figures.grid import save_grid, save_labelled_grid
 
 FASHION_MNIST_CLASSES = (
     "T-shirt/top",
@@ -57,8 +57,7 @@ INTERPOLATION_METHODS = ("linear", "slerp")
 @partial(jax.jit, static_argnums=0)
 def _encode_batch(graphdef, params, x_u8: jax.Array) -> tuple[jax.Array, jax.Array]:
     """uint8 [B, H, W, C] -> (μ(x) [B, D], per-dimension KL to N(0, I) [B, D])."""
-    # dynamic_binarize=False ignores the key: the figures use the grey-level input x/255.
-    x = to_model_input(x_u8, jax.random.key(0), dynamic_binarize=False)
+    x = to_unit_interval(x_u8)
     q = nnx.merge(graphdef, params).posterior(x)
     return q.loc, q.kl_per_dim_to_standard_normal()
 
@@ -216,7 +215,7 @@ def traversal_codes(
     kl_per_dim = np.asarray(kl_per_dim, np.float64)
     if mu.ndim != 1 or kl_per_dim.shape != mu.shape:
         raise ValueError(f"need μ [D] and kl_per_dim [D], got {mu.shape} and {kl_per_dim.shape}")
-    dims = np.argsort(-kl_per_dim, kind="stable")[: num_dims or len(mu)]  # [K]
+    dims = dims_by_kl(kl_per_dim)[: num_dims or len(mu)]  # [K]
     offsets = np.linspace(-span, span, steps, dtype=np.float32)  # [steps]
     z = np.broadcast_to(mu, (len(dims), steps, len(mu))).copy()  # [K, steps, D]
     z[np.arange(len(dims)), :, dims] = mu[dims][:, None] + offsets[None, :]
@@ -229,22 +228,34 @@ def traversals(
     params,
     image_u8: np.ndarray,
     kl_per_dim: np.ndarray,
-    num_dims: int | None = None,
+    active_mask: np.ndarray | None = None,
     span: float = 3.0,
     steps: int = 9,
-) -> np.ndarray:
-    """One row per latent dimension, most informative (largest average KL, e.g. from
-    `average_kl_per_dim` on the test set) first: E[x|z] as that coordinate of μ(x) moves over
-    μ_j ± span. `image_u8` is one input [H, W, C]. Returns the images [K, steps, H, W, C].
+) -> tuple[np.ndarray, np.ndarray]:
+    """One labelled row per active latent dimension, largest average KL first (e.g. KL from
+    `average_kl_per_dim` on the test set): E[x|z] as that coordinate of μ(x) moves over
+    μ_j ± span. `image_u8` [H, W, C] is one input as the encoder sees it.
 
-    Dimensions with KL ≈ 0 are inactive (posterior collapse) and give constant rows.
+    Inactive dimensions (`active_mask` False; posterior collapse) give constant rows and are
+    left out; with no mask every dimension is drawn, and with no active dimension the three
+    largest-KL ones are drawn, labelled inactive. Returns (images [K, steps, H, W, C], dims [K]).
     """
     image_u8 = np.asarray(image_u8)
+    kl_per_dim = np.asarray(kl_per_dim, np.float64)
+    active = np.ones(len(kl_per_dim), bool) if active_mask is None else np.asarray(active_mask)
     mu = encode_means(graphdef, params, image_u8.reshape(1, *image_u8.shape[-3:]))[0]  # [D]
-    z, _ = traversal_codes(mu, kl_per_dim, num_dims, span, steps)
+    z, order = traversal_codes(mu, kl_per_dim, None, span, steps)  # [D, steps, D], by KL
+    keep = active[order] if active[order].any() else np.arange(len(order)) < 3
+    z, dims = z[keep], order[keep]  # [K, steps, D], [K]
     images = decode_mean(graphdef, params, z)  # [K, steps, H, W, C]
-    save_grid(path, images.reshape(-1, *images.shape[2:]), ncols=steps)
-    return images
+    labels = [f"z{d}  KL {kl_per_dim[d]:.2f}" + ("" if active[d] else " (inactive)") for d in dims]
+    save_labelled_grid(path, images, labels)
+    return images, np.asarray(dims)
+
+
+def dims_by_kl(kl_per_dim: np.ndarray) -> np.ndarray:
+    """Dimension indices, largest KL first (ties keep index order). [D]"""
+    return np.argsort(-np.asarray(kl_per_dim, np.float64), kind="stable")
 
 
 # ----------------------------------------------------------------------------- 2-D manifold
@@ -296,7 +307,7 @@ def manifold_2d(
                 "two dimensions of the slice"
             )
         else:
-            dims = tuple(int(d) for d in np.argsort(-np.asarray(kl_per_dim), kind="stable")[:2])
+            dims = tuple(int(d) for d in dims_by_kl(kl_per_dim)[:2])
     if len(set(dims)) != 2 or not all(0 <= d < latent_dim for d in dims):
         raise ValueError(f"dims must be two distinct indices below {latent_dim}, got {dims}")
     images = decode_mean(graphdef, params, manifold_codes(n, latent_dim, dims))
@@ -331,19 +342,30 @@ def latent_arithmetic(
     target_class: int = SNEAKER,
     num: int = 8,
     strength: float = 1.0,
+    display_u8: np.ndarray | None = None,
 ) -> np.ndarray:
     """Edit inputs of `source_class` towards `target_class` by adding an attribute vector.
 
     v = `attribute_vector` over the posterior means of all of `images_u8` [N, H, W, C]
-    (typically the test set); the first `num` examples of the source class are decoded at
-    μ(x) + strength·v. The default on Fashion-MNIST adds "sneaker minus sandal" to sandals.
-    Rows: inputs, reconstructions E[x|μ(x)], edits. Returns the images [3, num, H, W, C].
+    (typically the test set, as the encoder sees it); the first `num` examples of the
+    source class are decoded at μ(x) + strength·v. The default on Fashion-MNIST adds
+    "sneaker minus sandal" to sandals. Rows: [the originals from `display_u8`, if given],
+    encoded inputs, reconstructions E[x|μ(x)], edits. Returns the rows [R, num, H, W, C].
     """
     codes = encode_means(graphdef, params, images_u8)  # [N, D]
     v = attribute_vector(codes, labels, source_class, target_class)  # [D]
     chosen = np.flatnonzero(np.asarray(labels) == source_class)[:num]
     z = codes[chosen]  # [num, D]
     decoded = decode_mean(graphdef, params, np.stack([z, z + strength * v[None, :]]))
-    rows = np.concatenate([_as_float_images(images_u8[chosen])[None], decoded])
-    save_grid(path, rows.reshape(-1, *rows.shape[2:]), ncols=len(chosen))
+    rows = [_as_float_images(images_u8[chosen])[None], decoded]
+    names = [
+        "encoded input",
+        "E[x | μ(x)]",
+        f"E[x | μ(x) + v], v = {target_class} − {source_class}",
+    ]
+    if display_u8 is not None:
+        rows.insert(0, _as_float_images(display_u8[chosen])[None])
+        names.insert(0, "original (grey)")
+    rows = np.concatenate(rows)
+    save_labelled_grid(path, rows, names)
     return rows

@@ -2,20 +2,44 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from vae_jax.figures.grid import save_grid
+from vae_jax.figures.grid import save_grid, save_labelled_grid
 
 
-def reconstructions(path: str, graphdef, params, images_u8: np.ndarray, ncols: int = 16):
-    """Rows alternate inputs and reconstructions E[x | z = μ(x)]."""
-    model = nnx.merge(graphdef, params)
+def reconstructions(
+    path: str,
+    graphdef,
+    params,
+    images_u8: np.ndarray,
+    ncols: int = 16,
+    display_u8: np.ndarray | None = None,
+) -> np.ndarray:
+    """Inputs over their reconstructions E[x | z = μ(x)], one labelled row each.
+
+    `images_u8` are what the encoder sees (for binarized data, the fixed binary draw the test
+    ELBO uses); `display_u8`, if given, are the same images before binarization, drawn as a
+    first row for reference only. Returns the rows [R, ncols, H, W, C].
+    """
     x = jnp.asarray(images_u8[:ncols], jnp.float32) / 255.0
-    recon = np.asarray(jax.jit(lambda m, x: m.reconstruct(x))(model, x))
-    save_grid(path, np.concatenate([np.asarray(x), recon]), ncols=len(x))
+    recon = np.asarray(_reconstruct(graphdef, params, x))
+    rows, labels = [np.asarray(x), recon], ["encoded input", "E[x | z = μ(x)]"]
+    if display_u8 is not None:
+        rows.insert(0, np.asarray(display_u8[:ncols], np.float32) / 255.0)
+        labels.insert(0, "original (grey)")
+    rows = np.stack(rows)
+    save_labelled_grid(path, rows, labels)
+    return rows
+
+
+@partial(jax.jit, static_argnums=0)
+def _reconstruct(graphdef, params, x):
+    return nnx.merge(graphdef, params).reconstruct(x)
 
 
 def samples(path: str, graphdef, params, key, num: int = 64, temperature: float = 1.0):

@@ -1,7 +1,8 @@
 """Bernoulli likelihood on logits, for binary (or binarized) images.
 
-log p(x|l) = x·l − softplus(l), written as −(max(l, 0) − l·x + log1p(e^{−|l|})) so that it
-never overflows; this is minus the sigmoid binary cross-entropy summed over pixels.
+log p(x|l) = x·l − softplus(l), minus the sigmoid binary cross-entropy summed over pixels.
+`jax.nn.softplus` (logaddexp(l, 0)) never overflows, and its derivative is exactly
+sigmoid(l), also at l = 0 (the max/abs form's gradient there is x, not x − ½).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from vae_jax.likelihoods.base import Likelihood, sum_event
 
 def _log_prob(logits: jax.Array, x: jax.Array) -> jax.Array:
     xb = jnp.broadcast_to(x, logits.shape)  # explicit: logits may carry sample axes
-    elementwise = -(jnp.maximum(logits, 0.0) - logits * xb + jnp.log1p(jnp.exp(-jnp.abs(logits))))
+    elementwise = logits * xb - jax.nn.softplus(logits)
     return sum_event(elementwise, x)
 
 

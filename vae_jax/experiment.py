@@ -1,0 +1,87 @@
+"""The one place that composes a run: data → train (with a validation ELBO) → the plain
+autoencoder baseline → evaluation → figures → report → summary.json.
+
+    experiment.run(config, workdir)  # what `python -m vae_jax.main` calls
+
+The training loop knows nothing of evaluation: it receives a `validate(params)` callback
+built here. The autoencoder baseline is a sibling run in `workdir/autoencoder`, trained
+here, never by evaluation.
+"""
+
+from __future__ import annotations
+
+import os
+
+from vae_jax import config_check, train
+from vae_jax.data import load_dataset
+from vae_jax.evaluate.elbo import dataset_elbo
+from vae_jax.evaluate.run import autoencoder_config, eval_key, evaluate_run, summary_lines
+from vae_jax.files import write_json_atomic
+
+
+def make_validator(config, dataset, graphdef, *, deterministic: bool = False):
+    """validate(params) -> {"val_elbo", "val_log_px", "val_kl"}: the ELBO (L =
+    eval.num_samples) on the whole validation split, with one fixed key so that successive
+    values differ only by the params. None when there is no validation split."""
+    val_x = dataset.val_x
+    if len(val_x) == 0:
+        return None
+    key = eval_key(config, "val")
+    batch_size = min(config.eval.batch_size, len(val_x))
+
+    def validate(params) -> dict[str, float]:
+        terms = dataset_elbo(
+            graphdef,
+            params,
+            val_x,
+            key,
+            num_samples=config.eval.num_samples,
+            batch_size=batch_size,
+            deterministic=deterministic,
+        )
+        return {f"val_{k}": float(terms[k].mean()) for k in ("elbo", "log_px", "kl")}
+
+    return validate
+
+
+def train_with_validation(config, workdir: str, dataset):
+    """train.train with this run's validator. Returns (graphdef, params)."""
+    config_check.validate_for_data(
+        config, dataset.shape, len(dataset.train_x), dataset.binary_inputs
+    )
+    deterministic = config.objective.name == "autoencoder"
+    graphdef = train.setup(config, dataset.shape)[0]
+    validate = make_validator(config, dataset, graphdef, deterministic=deterministic)
+    return train.train(config, workdir, dataset, validate=validate)
+
+
+def run(config, workdir: str) -> dict:
+    """Train `config` in `workdir` (resuming from its last checkpoint), train the autoencoder
+    baseline if asked, evaluate, and write summary.json. Returns the summary."""
+    config_check.validate_config(config)
+    dataset = load_dataset(config.data)
+    graphdef, params = train_with_validation(config, workdir, dataset)
+    baseline = None
+    if config.eval.autoencoder_steps and config.objective.name != "autoencoder":
+        print(
+            f"Training the autoencoder baseline ({config.eval.autoencoder_steps} steps)", flush=True
+        )
+        baseline = train_with_validation(
+            autoencoder_config(config), os.path.join(workdir, "autoencoder"), dataset
+        )
+    results = evaluate_run(config, workdir, dataset, graphdef, params, baseline=baseline)
+    summary = dict(results["elbo"])
+    if "validation" in results:
+        summary["validation"] = results["validation"]
+    if "log_likelihood" in results:
+        ll = results["log_likelihood"]
+        summary["test_log_likelihood_nats"] = ll["log_likelihood_nats"]
+        summary["test_log_likelihood_stderr"] = ll["log_likelihood_stderr"]
+        summary["num_importance_samples"] = ll["num_importance_samples"]
+        summary["collapse_verdict"] = results["collapse"]["verdict"]
+        summary["mutual_info"] = results["collapse"]["mutual_info"]
+    write_json_atomic(os.path.join(workdir, "summary.json"), summary)
+    for line in summary_lines(results):
+        print(line, flush=True)
+    print(f"wrote {os.path.join(workdir, 'eval.json')} and report.html", flush=True)
+    return summary
