@@ -88,7 +88,9 @@ UNNORMALIZED_NOTE = (
 )
 
 
-def test_elbo_summary(config, dataset, graphdef, params, *, deterministic: bool = False) -> dict:
+def test_elbo_summary(
+    config, dataset, graphdef, params, *, deterministic: bool = False, progress="test ELBO"
+) -> dict:
     """ELBO, log p(x|z) and KL on the test split, in nats per example, plus bits/dim."""
     test_x = _limit(dataset.test_x, config.eval.max_examples)
     terms = dataset_elbo(
@@ -99,7 +101,7 @@ def test_elbo_summary(config, dataset, graphdef, params, *, deterministic: bool 
         num_samples=config.eval.num_samples,
         batch_size=min(config.eval.batch_size, len(test_x)),
         deterministic=deterministic,
-        progress="test ELBO",
+        progress=progress,
     )
     dims = int(np.prod(dataset.shape))
     elbo = float(terms["elbo"].mean())
@@ -403,7 +405,11 @@ def evaluate_run(
     results["sample_quality"] = sample_quality_summary(config, dataset, graphdef, params)
     if baseline is not None:
         results["autoencoder_baseline"] = test_elbo_summary(
-            autoencoder_config(config), dataset, *baseline, deterministic=True
+            autoencoder_config(config),
+            dataset,
+            *baseline,
+            deterministic=True,
+            progress="autoencoder baseline",
         )
     print("  figures", flush=True)
     figs = write_figures(config, workdir, dataset, graphdef, params, results["collapse"], baseline)

@@ -34,7 +34,7 @@ def save_labelled_grid(
     rows: np.ndarray,
     row_labels: list[str],
     scale: int = 3,
-    font_size: int = 13,
+    font_size: int = 20,
 ) -> None:
     """Save rows [R, K, H, W, C] in [0, 1] as a grid PNG with one text label left of each row.
 
