@@ -195,8 +195,9 @@ def train(config, workdir: str, dataset, *, validate=None):
 
     Writes config.json (after a successful restore), metrics.jsonl and checkpoints/.
     `validate(params) -> {name: float}`, if given, runs at the first logged step at or
-    after each multiple of `train.eval_every`, and at the last step; its values join that step's metrics line (e.g. `val_elbo`). The loop
-    knows nothing else of evaluation. Returns (graphdef, params).
+    after each multiple of `train.eval_every`, and at the last step; its values join that
+    step's metrics line (e.g. `val_elbo`). The loop knows nothing else of evaluation.
+    Returns (graphdef, params).
     """
     config_check.validate_config(config)
     config_check.validate_for_data(
