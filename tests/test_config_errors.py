@@ -29,6 +29,12 @@ BAD = {
         "model.net",
         "'conv'",
     ),
+    "bernoulli_on_grey_data": (
+        {"data.binarize": "none"},  # synthetic images are grey
+        "model.likelihood",
+        "'bernoulli'",
+    ),
+    "negative_val_size": ({"data.val_size": -2}, "data.val_size", "-2"),
     "checkpoint_not_multiple_of_log": (
         {"train.log_every": 10, "train.checkpoint_every": 25},
         "train.checkpoint_every",
@@ -48,6 +54,9 @@ def test_bad_config_raises_before_writing(tmp_path, case):
     assert "\n" not in message
     if case == "conv_cannot_take_size":
         assert "30" in message
+    if case == "bernoulli_on_grey_data":  # names both fixes and the explicit switch
+        for fix in ("data.binarize=dynamic", "continuous_bernoulli", "allow_unnormalized=True"):
+            assert fix in message, message
     assert not workdir.exists() or os.listdir(workdir) == []
 
 
@@ -92,3 +101,53 @@ def test_cli_bad_flags_exit_2_with_one_line(tmp_path, case):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and expected in lines[0], lines
     assert not workdir.exists()
+
+
+def test_resume_with_another_model_is_refused_and_changes_nothing(tmp_path):
+    workdir = tmp_path / "run"
+    train_and_evaluate(tiny_config(**{"train.num_steps": 20}), str(workdir))
+    saved = (workdir / "config.json").read_text()
+    metrics = (workdir / "metrics.jsonl").read_text()
+    with pytest.raises(ConfigError) as info:
+        train_and_evaluate(tiny_config(**{"model.latent_dim": 8}), str(workdir))
+    message = str(info.value)
+    assert "config.model differs from the run already in" in message and "\n" not in message
+    assert "'latent_dim': 4" in message and "new --workdir" in message
+    assert (workdir / "config.json").read_text() == saved
+    assert (workdir / "metrics.jsonl").read_text() == metrics
+    assert sorted(os.listdir(workdir / "checkpoints")) == ["20"]
+
+
+def test_default_config_runs_on_synthetic_data():
+    """The README's smoke run: `--config.data.name=synthetic` on the default config. Its
+    automatic validation split (a sixth of 2000, at most 10,000) fits the small set."""
+    from vae_jax.config_check import validate_config, validate_for_data
+    from vae_jax.config_lib import base_config
+    from vae_jax.data import load_dataset
+
+    c = base_config()
+    c.data.name = "synthetic"
+    validate_config(c)
+    ds = load_dataset(c.data)
+    assert len(ds.val_x) == 2000 // 6 and len(ds.train_x) == 2000 - 2000 // 6
+    validate_for_data(c, ds.shape, len(ds.train_x), ds.binary_inputs)
+    c.data.val_size = 2000  # an explicit value is honoured, and checked
+    from vae_jax.data import DataError
+
+    with pytest.raises(DataError, match="val_size=2000 leaves"):
+        load_dataset(c.data)
+    c.data.val_size = 100
+    assert len(load_dataset(c.data).val_x) == 100
+
+
+def test_allowed_unnormalized_bernoulli_is_labelled_not_a_log_likelihood(tmp_path, capsys):
+    """model.allow_unnormalized=True trains a Bernoulli on grey data (pytorch/examples'
+    loss), but no number it reports calls itself a log-likelihood or has bits/dim."""
+    config = tiny_config(**{"data.binarize": "none", "model.allow_unnormalized": True})
+    summary = train_and_evaluate(config, str(tmp_path))
+    assert summary["normalized_likelihood"] is False
+    assert summary["test_bits_per_dim"] is None
+    assert "not a normalised density" in summary["likelihood_note"]
+    printed = capsys.readouterr().out
+    elbo_line = next(ln for ln in printed.splitlines() if ln.startswith("test ELBO"))
+    assert elbo_line.endswith("[not a log-likelihood]") and "bits/dim" not in elbo_line

@@ -3,8 +3,13 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
+from flax import nnx
 
 from vae_jax import cpu_tuning
+from vae_jax.config_lib import apply_runlocal, base_config
+from vae_jax.evaluate import loglik
+from vae_jax.model import build_model
 
 
 def _log_px(w, z, x):
@@ -33,3 +38,22 @@ def test_options_apply_on_cpu_and_the_switch_turns_them_off(monkeypatch):
         assert cpu_tuning.cpu_compiler_options() is None
     finally:
         cpu_tuning.cpu_compiler_options.cache_clear()
+
+
+def test_the_log_likelihood_estimator_is_compiled_without_ynn_fusions():
+    """The options reach XLA for the estimator itself: its compiled program has no YNNPACK
+    fusion, while plain jax.jit of the same function, on this jaxlib, does."""
+    if jax.default_backend() != "cpu" or cpu_tuning.cpu_compiler_options() is None:
+        pytest.skip("the CPU options apply only on a CPU backend whose XLA accepts them")
+    c = apply_runlocal(base_config())
+    c.model.latent_dim, c.model.hidden_dims = 4, (32,)
+    graphdef, params = nnx.split(build_model(c.model, (8, 8, 1), jax.random.key(0)))
+    x = jnp.zeros((16, 8, 8, 1), jnp.uint8)
+    args = (graphdef, params, x, jax.random.key(1), 20, 10)
+    tuned = loglik._batch_log_likelihood
+    assert isinstance(tuned, cpu_tuning.tuned_jit)
+    tuned_hlo = tuned.lower(*args).compile().as_text()
+    plain = jax.jit(tuned.__wrapped__, static_argnums=(0, 4, 5))
+    plain_hlo = plain.lower(*args).compile().as_text()
+    assert "__ynn_fusion" in plain_hlo  # the default this option exists to avoid
+    assert "__ynn_fusion" not in tuned_hlo
