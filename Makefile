@@ -7,7 +7,7 @@ WORKDIR ?= runs/fashion_mnist_mlp
 CONFIG ?= experiments/configs/fashion_mnist_mlp.py
 FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: install data train evaluate test test-slow lint format check bench clean
+.PHONY: install data train seeds evaluate test test-slow lint format check bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,15 @@ data:
 
 train: install data
 	$(PY) -m vae_jax.main --config=$(CONFIG) --workdir=$(WORKDIR) $(ARGS)
+
+# The default run over several seeds, then mean ± std of every headline number.
+SEEDS ?= 0 1 2
+SEEDS_DIR ?= runs/seeds
+seeds: install data
+	for s in $(SEEDS); do \
+	  $(PY) -m vae_jax.main --config=$(CONFIG) --workdir=$(SEEDS_DIR)/seed$$s --config.seed=$$s $(ARGS) || exit 1; \
+	done
+	$(PY) -m vae_jax.aggregate $(addprefix $(SEEDS_DIR)/seed,$(SEEDS))
 
 evaluate: install
 	$(PY) -m vae_jax.evaluate --workdir=$(WORKDIR) $(ARGS)

@@ -1,6 +1,7 @@
 """Bad configs stop `train_and_evaluate` before any work, with a one-line ConfigError naming the
 field and the value; the CLI turns it into exit code 2 and one line on stderr."""
 
+import json
 import os
 import subprocess
 import sys
@@ -116,6 +117,12 @@ def test_resume_with_another_model_is_refused_and_changes_nothing(tmp_path):
     assert (workdir / "config.json").read_text() == saved
     assert (workdir / "metrics.jsonl").read_text() == metrics
     assert sorted(os.listdir(workdir / "checkpoints")) == ["20"]
+    # A workdir written before a field existed resumes: the missing field is its default.
+    record = json.loads(saved)
+    del record["model"]["allow_unnormalized"]
+    (workdir / "config.json").write_text(json.dumps(record))
+    train_and_evaluate(tiny_config(**{"train.num_steps": 40}), str(workdir))
+    assert sorted(os.listdir(workdir / "checkpoints")) == ["20", "40"]
 
 
 def test_default_config_runs_on_synthetic_data():

@@ -72,7 +72,8 @@ def validate_config(c) -> None:
         "eval.classifier_steps",
     ):
         _positive_int(c, f)
-    if not (isinstance(c.data.val_size, int) and c.data.val_size >= -1):
+    val_size = c.data.val_size
+    if isinstance(val_size, bool) or not (isinstance(val_size, int) and val_size >= -1):
         _fail("data.val_size", c.data.val_size, "must be -1 (auto), 0 (none) or a positive integer")
     for f in (
         "eval.max_examples",
@@ -88,6 +89,8 @@ def validate_config(c) -> None:
         isinstance(h, int) and h > 0 for h in c.model.conv_channels
     ):
         _fail("model.conv_channels", c.model.conv_channels, "must be positive integers")
+    if c.eval.max_examples == 1:
+        _fail("eval.max_examples", 1, "must be 0 (all) or at least 2 (spreads need two)")
     if not c.hyper.beta >= 0:
         _fail("hyper.beta", c.hyper.beta, "must be ≥ 0 (β weights the KL term)")
     if not c.train.learning_rate > 0:
@@ -109,10 +112,19 @@ def validate_config(c) -> None:
 
 
 def validate_for_data(
-    c, data_shape: tuple[int, ...], num_train: int, binary_inputs: bool = True
+    c,
+    data_shape: tuple[int, ...],
+    num_train: int,
+    binary_inputs: bool = True,
+    num_test: int | None = None,
 ) -> None:
-    """Checks that need the loaded data set: batch size, image shape, and a Bernoulli
-    likelihood only on binary inputs."""
+    """Checks that need the loaded data set: batch size, image shape, test-set size, and a
+    Bernoulli likelihood only on binary inputs."""
+    if num_test is not None and num_test < 2:
+        raise ConfigError(
+            f"the {c.data.name} test split holds {num_test} example(s); evaluation needs at "
+            "least 2 (for data.name=synthetic raise data.synthetic_size to 10 or more)"
+        )
     if c.model.likelihood == "bernoulli" and not binary_inputs and not c.model.allow_unnormalized:
         raise ConfigError(
             f"config.model.likelihood='bernoulli' needs binary data, but data.binarize='none' "

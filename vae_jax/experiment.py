@@ -15,7 +15,13 @@ import os
 from vae_jax import config_check, train
 from vae_jax.data import load_dataset
 from vae_jax.evaluate.elbo import dataset_elbo
-from vae_jax.evaluate.run import autoencoder_config, eval_key, evaluate_run, summary_lines
+from vae_jax.evaluate.run import (
+    autoencoder_config,
+    eval_key,
+    evaluate_run,
+    summary_lines,
+    written_lines,
+)
 from vae_jax.files import write_json_atomic
 
 
@@ -47,12 +53,17 @@ def make_validator(config, dataset, graphdef, *, deterministic: bool = False):
 def train_with_validation(config, workdir: str, dataset):
     """train.train with this run's validator. Returns (graphdef, params)."""
     config_check.validate_for_data(
-        config, dataset.shape, len(dataset.train_x), dataset.binary_inputs
+        config, dataset.shape, len(dataset.train_x), dataset.binary_inputs, len(dataset.test_x)
     )
     deterministic = config.objective.name == "autoencoder"
-    graphdef = train.setup(config, dataset.shape)[0]
-    validate = make_validator(config, dataset, graphdef, deterministic=deterministic)
-    return train.train(config, workdir, dataset, validate=validate)
+    return train.train(
+        config,
+        workdir,
+        dataset,
+        make_validate=lambda graphdef: make_validator(
+            config, dataset, graphdef, deterministic=deterministic
+        ),
+    )
 
 
 def run(config, workdir: str) -> dict:
@@ -83,5 +94,6 @@ def run(config, workdir: str) -> dict:
     write_json_atomic(os.path.join(workdir, "summary.json"), summary)
     for line in summary_lines(results):
         print(line, flush=True)
-    print(f"wrote {os.path.join(workdir, 'eval.json')} and report.html", flush=True)
+    for line in written_lines(workdir, results):
+        print(line, flush=True)
     return summary

@@ -209,11 +209,12 @@ def _headline(results: dict) -> str:
         )
         mi = c.get("mutual_info")
         if mi:
-            value = (
-                f"≥ {_num(mi['lower_nats'])}"
-                if mi["saturated"]
-                else f"{_num(mi['lower_nats'])} … {_num(mi['upper_nats'])}"
-            )
+            if mi["saturated"]:
+                value = f"≥ {_num(mi['lower_nats'])}"
+            elif mi.get("bounds_crossed"):
+                value = f"≈ {_num(mi['lower_nats'])}"
+            else:
+                value = f"{_num(mi['lower_nats'])} … {_num(mi['upper_nats'])}"
             note = (
                 f"nats; saturated: the lower bound sits at its ceiling log N = "
                 f"{_num(mi['log_n'])}; upper bound {_num(mi['upper_nats'])}"

@@ -13,7 +13,6 @@ import json
 import os
 import time
 from functools import partial
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -22,14 +21,14 @@ import optax
 from flax import nnx
 
 from vae_jax import checkpoint, config_check
+from vae_jax.config_lib import base_config
 from vae_jax.cpu_tuning import cpu_compiler_options
 from vae_jax.data import batch_indices
 from vae_jax.data.transforms import binarize_bernoulli, to_unit_interval
 from vae_jax.files import write_text_atomic
 from vae_jax.hyper import Hyper, hyper_from_config
-from vae_jax.model import build_model
-from vae_jax.objectives import OBJECTIVES
 from vae_jax.progress import format_seconds
+from vae_jax.state import TrainState, setup
 
 # Metrics that depend on the wall clock; everything else a run logs is a function of the seed.
 TIMING_KEYS = ("examples_per_sec", "elapsed_sec")
@@ -37,22 +36,6 @@ TIMING_KEYS = ("examples_per_sec", "elapsed_sec")
 
 class NonFiniteLossError(RuntimeError):
     """The loss stayed non-finite; the message names the step range and the checkpoint."""
-
-
-class TrainState(NamedTuple):
-    step: jax.Array  # int32 []
-    params: nnx.State
-    opt_state: optax.OptState
-    nonfinite_steps: jax.Array  # int32 [], total skipped updates
-    nonfinite_streak: jax.Array  # int32 [], consecutive skipped updates up to `step`
-
-
-def make_optimizer(train_config) -> optax.GradientTransformation:
-    opt = {"adam": optax.adam, "adamw": optax.adamw, "sgd": optax.sgd}[train_config.optimizer]
-    tx = opt(train_config.learning_rate)
-    if train_config.grad_clip_norm > 0:
-        tx = optax.chain(optax.clip_by_global_norm(train_config.grad_clip_norm), tx)
-    return tx
 
 
 def make_train_step(graphdef, objective, tx, *, dynamic_binarize: bool = False):
@@ -151,32 +134,26 @@ def make_chunk_runner(train_step, fuse_steps: bool = True, compiler_options=None
     return run
 
 
-def init_state(params, tx) -> TrainState:
-    zero = lambda: jnp.zeros((), jnp.int32)  # distinct buffers: the state is donated
-    return TrainState(zero(), params, tx.init(params), zero(), zero())
-
-
-def setup(config, data_shape):
-    """(graphdef, initial TrainState, tx, objective, train key) from a config. Deterministic."""
-    init_key, train_key = jax.random.split(jax.random.key(config.seed))
-    graphdef, params = nnx.split(build_model(config.model, data_shape, init_key))
-    tx = make_optimizer(config.train)
-    objective = OBJECTIVES[config.objective.name](config.objective, config.train.loss_reduction)
-    return graphdef, init_state(params, tx), tx, objective, train_key
-
-
 def _check_same_model(workdir: str, config) -> None:
+    """Refuse to resume a workdir whose model/objective/data config differs. Fields the
+    saved config lacks (added to vae_jax since) count as their default values."""
     path = os.path.join(workdir, "config.json")
     if not os.path.exists(path):
         return
     with open(path) as f:
         saved = json.load(f)
     current = json.loads(config.to_json())
+    defaults = json.loads(base_config().to_json())
     for section in ("model", "objective", "data"):
-        if saved.get(section) != current.get(section):
+        old = {**defaults.get(section, {}), **saved.get(section, {})}
+        if old != current.get(section):
+            changed = {
+                k: (old.get(k), v) for k, v in current.get(section, {}).items() if old.get(k) != v
+            }
             raise config_check.ConfigError(
                 f"config.{section} differs from the run already in {workdir} "
-                f"(saved: {saved.get(section)}); resume with the same config or use a new --workdir"
+                f"(saved: {saved.get(section)}; changed (saved, new): {changed}); resume with "
+                "the same config or use a new --workdir"
             )
 
 
@@ -190,23 +167,25 @@ def _rewind_metrics(path: str, step: int) -> None:
         f.writelines(lines)
 
 
-def train(config, workdir: str, dataset, *, validate=None):
+def train(config, workdir: str, dataset, *, make_validate=None):
     """Train `config` on `dataset` in `workdir`, resuming from its last checkpoint.
 
     Writes config.json (after a successful restore), metrics.jsonl and checkpoints/.
-    `validate(params) -> {name: float}`, if given, runs at the first logged step at or
-    after each multiple of `train.eval_every`, and at the last step; its values join that
-    step's metrics line (e.g. `val_elbo`). The loop knows nothing else of evaluation.
+    `make_validate(graphdef)`, if given, returns `validate(params) -> {name: float}` (or
+    None), which runs at the first logged step at or after each multiple of
+    `train.eval_every`, and at the last step; its values join that step's metrics line
+    (e.g. `val_elbo`). The loop knows nothing else of evaluation.
     Returns (graphdef, params).
     """
     config_check.validate_config(config)
     config_check.validate_for_data(
-        config, dataset.shape, len(dataset.train_x), dataset.binary_inputs
+        config, dataset.shape, len(dataset.train_x), dataset.binary_inputs, len(dataset.test_x)
     )
     os.makedirs(workdir, exist_ok=True)
     _check_same_model(workdir, config)
 
     graphdef, state, tx, objective, train_key = setup(config, dataset.shape)
+    validate = make_validate(graphdef) if make_validate is not None else None
     hyper = hyper_from_config(config.hyper)
     step_fn = make_train_step(
         graphdef, objective, tx, dynamic_binarize=config.data.binarize == "dynamic"

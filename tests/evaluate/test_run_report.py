@@ -80,13 +80,12 @@ def test_run_writes_all_figures_and_numbers(finished_run):
     assert summary["collapse_verdict"] == results["collapse"]["verdict"]
     mi = results["collapse"]["mutual_info"]
     assert mi["num_examples"] == 32 and mi["lower_nats"] <= mi["log_n"] + 1e-9
-    assert mi["upper_nats"] <= mi["mean_kl_nats"] + 1e-9
     assert mi["mean_kl_nats"] == pytest.approx(results["elbo"]["test_kl_nats"], rel=1e-5)
 
 
 def _restore(workdir, config, shape=(28, 28, 1)):
     from vae_jax.checkpoint import Checkpointer
-    from vae_jax.train import setup
+    from vae_jax.state import setup
 
     graphdef, template, *_ = setup(config, shape)
     ckpt = Checkpointer(workdir)

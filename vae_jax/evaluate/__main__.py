@@ -16,8 +16,8 @@ from absl import app, flags, logging
 from vae_jax import checkpoint
 from vae_jax.config_check import ConfigError
 from vae_jax.data import DataError, load_dataset
-from vae_jax.evaluate.run import autoencoder_config, evaluate_run, summary_lines
-from vae_jax.train import setup
+from vae_jax.evaluate.run import autoencoder_config, evaluate_run, summary_lines, written_lines
+from vae_jax.state import setup
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "A run's folder (holds config.json and checkpoints/).")
@@ -75,9 +75,8 @@ def main(argv):
         sys.exit(2)
     for line in summary_lines(results):
         print(line)
-    print(f"wrote {os.path.join(workdir, 'eval.json')}")
-    if os.path.exists(os.path.join(workdir, "report.html")):
-        print(f"wrote {os.path.join(workdir, 'report.html')}")
+    for line in written_lines(workdir, results):
+        print(line)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ def _dims(indices) -> str:
 def mutual_info_text(mi: dict, mi_threshold: float = MI_THRESHOLD) -> str:
     """A short reading of `mutual_information_bounds`'s dict for the verdict line."""
     lower, upper = mi["lower_nats"], mi["upper_nats"]
-    if upper < mi_threshold:
+    if upper < mi_threshold and lower < mi_threshold:
         return f"I(x;z) ≈ 0 (≤ {upper:.3g} nats)"
     if mi["saturated"]:
         return (

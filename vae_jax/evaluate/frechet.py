@@ -142,7 +142,9 @@ def sample_quality(
     - fd_reference_test_vs_val (only with `reference_images_u8`, held-out real images that
       the classifier never trained on, e.g. the validation split): FD(test images,
       min(num_samples, M) of them drawn at random without replacement by `key`), the
-      real-vs-real noise floor at the sample size of fd_samples.
+      real-vs-real noise floor; at the sample size of fd_samples when the pool holds that
+      many images (num_reference_examples says how many were used: the estimator's bias
+      grows like 1/m, so a smaller m raises the floor).
     Generated images are clipped to [0, 1]. The key of sample batch i is fold_in(key, i).
     """
     sample_key, reference_key = jax.random.split(key)

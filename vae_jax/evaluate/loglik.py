@@ -116,7 +116,7 @@ def dataset_log_likelihood(
     )
 
 
-def summarize_log_likelihood(values: np.ndarray, num_dims: int) -> dict[str, float]:
+def summarize_log_likelihood(values: np.ndarray, num_dims: int) -> dict[str, float | None]:
     """Mean log p(x) [nats], its standard error over the test set, NLL and bits/dim.
 
     bits/dim = −mean / (D ln 2) with D = num_dims. For binary data this is the bits/dim of a
@@ -127,7 +127,7 @@ def summarize_log_likelihood(values: np.ndarray, num_dims: int) -> dict[str, flo
     values = np.asarray(values, np.float64)
     n = len(values)
     mean = float(values.mean())
-    stderr = float(values.std(ddof=1) / math.sqrt(n)) if n > 1 else float("nan")
+    stderr = float(values.std(ddof=1) / math.sqrt(n)) if n > 1 else None  # JSON has no NaN
     return {
         "log_likelihood_nats": mean,
         "log_likelihood_stderr": stderr,

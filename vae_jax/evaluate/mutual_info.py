@@ -100,6 +100,11 @@ def _mean_and_stderr(terms: np.ndarray) -> tuple[float, float]:
 
 def _summary(lower: float, upper: float, log_n: float, saturated: bool) -> str:
     lower, upper = (round(v, 2) + 0.0 for v in (lower, upper))  # no "-0.00" from rounding
+    if upper < lower:  # both are noisy estimates; the minimum of two is biased low
+        return (
+            f"I(x;z) ≈ {lower:.2f} nats (the bounds cross within Monte Carlo noise: "
+            f"lower {lower:.2f}, upper {upper:.2f})"
+        )
     if saturated:
         return (
             f"I(x;z) ∈ [{lower:.2f}, {upper:.2f}] nats (saturated: I(x;z) ≥ {lower:.2f}; "
@@ -131,7 +136,9 @@ def mutual_information_bounds(
       upper_loo_nats, upper_loo_stderr_nats: leave-one-out bound, E ≥ I(x; z); can be very
         loose for narrow posteriors.
       mean_kl_nats: mean_kl as given (None if not given).
-      upper_nats: min(upper_loo_nats, mean_kl_nats).
+      upper_nats: min(upper_loo_nats, mean_kl_nats). Both are estimates, so the minimum is
+        biased low and can fall below lower_nats when I(x; z) is pinned down; then
+        bounds_crossed is True and the summary says so.
       log_n, num_examples: log N and N.
       saturated: lower_nats ≥ log N − saturation_margin; I(x; z) is then only known to be
         ≥ lower_nats.
@@ -168,6 +175,7 @@ def mutual_information_bounds(
         "log_n": log_n,
         "num_examples": int(n),
         "saturated": saturated,
+        "bounds_crossed": bool(upper < lower),
         "summary": _summary(lower, upper, log_n, saturated),
     }
 

@@ -36,16 +36,45 @@ def _limit(x: np.ndarray, n: int) -> np.ndarray:
     return x[:n] if n else x
 
 
+def likelihood_kind(config, dataset) -> str:
+    """What the reported log p(x|z), ELBO and log p(x) are, for this likelihood on this data:
+    - "discrete": a Bernoulli on binary pixels, a log-probability (≤ 0); bits/dim apply;
+    - "density": a Gaussian (on R^D) or continuous Bernoulli (on [0, 1]^D) on grey data, a
+      log-density; its bits/dim are not comparable with a discrete model's;
+    - "density_at_discrete_points": such a density evaluated at binary pixels, which is
+      not a log-probability of the binary data and is unbounded above; no bits/dim;
+    - "unnormalized": a Bernoulli on grey data (model.allow_unnormalized), not a
+      log-likelihood of anything; no bits/dim."""
+    if config.model.likelihood == "bernoulli":
+        return "discrete" if dataset.binary_inputs else "unnormalized"
+    return "density_at_discrete_points" if dataset.binary_inputs else "density"
+
+
 def is_normalized(config, dataset) -> bool:
     """False for a Bernoulli likelihood on grey data (allowed only by
     model.allow_unnormalized): its 'log-likelihood' is not a normalised density."""
-    return not (config.model.likelihood == "bernoulli" and not dataset.binary_inputs)
+    return likelihood_kind(config, dataset) != "unnormalized"
+
+
+LIKELIHOOD_NOTES = {
+    "unnormalized": (
+        "Bernoulli likelihood on grey (non-binary) data: not a normalised density, so the "
+        "ELBO and log p(x) here are not log-likelihoods (Loaiza-Ganem & Cunningham 2019); "
+        "model.allow_unnormalized=True"
+    ),
+    "density_at_discrete_points": (
+        "a continuous density evaluated at binary pixels: not a log-probability of the "
+        "binary data, and unbounded above; use the Bernoulli likelihood for binary data"
+    ),
+}
 
 
 def encoded_description(dataset) -> str:
     """What the encoder sees in evaluation, for figure captions and the report."""
     if dataset.binarization == "none":
         return "binary images" if dataset.binary_inputs else "grey intensities in [0, 1]"
+    if dataset.binarization == "threshold":
+        return "binary: the test images thresholded at 0.5"
     return "binary: the fixed Bernoulli draw of the test images that the test ELBO uses"
 
 
@@ -70,22 +99,20 @@ def run_info(config, dataset, step: int | None = None) -> dict:
     }
 
 
-def _bits_per_dim_note(config, dataset, dims: int) -> str:
-    if not is_normalized(config, dataset):
-        return "none: the Bernoulli likelihood on grey data is not normalised"
-    if config.model.likelihood == "bernoulli":
+def _bits_per_dim_note(kind: str, likelihood: str, dims: int) -> str:
+    if kind in LIKELIHOOD_NOTES:
+        return "none: " + LIKELIHOOD_NOTES[kind].split(":")[0]
+    if kind == "discrete":
         return f"−ELBO / (D ln 2), D = {dims}: bits/dim of a discrete model of binary pixels"
+    support = "R^D" if likelihood == "gaussian" else "[0, 1]^D"
     return (
-        f"−ELBO / (D ln 2), D = {dims}, of a density on [0, 1]^D: not comparable with the "
+        f"−ELBO / (D ln 2), D = {dims}, of a density on {support}: not comparable with the "
         "bits/dim of discrete (binary or 8-bit) models"
     )
 
 
-UNNORMALIZED_NOTE = (
-    "Bernoulli likelihood on grey (non-binary) data: not a normalised density, so the ELBO "
-    "and log p(x) here are not log-likelihoods (Loaiza-Ganem & Cunningham 2019); "
-    "model.allow_unnormalized=True"
-)
+def _stderr(values: np.ndarray) -> float | None:
+    return float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else None
 
 
 def test_elbo_summary(
@@ -105,28 +132,31 @@ def test_elbo_summary(
     )
     dims = int(np.prod(dataset.shape))
     elbo = float(terms["elbo"].mean())
-    normalized = is_normalized(config, dataset)
+    kind = likelihood_kind(config, dataset)
+    bits = kind in ("discrete", "density") and not deterministic  # an AE's value is no bound
     summary = {
         "test_elbo_nats": elbo,
-        "test_elbo_stderr": float(terms["elbo"].std(ddof=1) / np.sqrt(len(test_x))),
+        "test_elbo_stderr": _stderr(terms["elbo"]),
         "test_log_px_nats": float(terms["log_px"].mean()),
         "test_kl_nats": float(terms["kl"].mean()),
-        "test_bits_per_dim": -elbo / (dims * np.log(2.0)) if normalized else None,
+        "test_bits_per_dim": -elbo / (dims * np.log(2.0)) if bits else None,
         "num_test_examples": len(test_x),
         "elbo_samples": config.eval.num_samples,
         "objective": config.objective.name,
         "beta": float(config.hyper.beta),
         "likelihood": config.model.likelihood,
-        "normalized_likelihood": normalized,
+        "normalized_likelihood": kind != "unnormalized",
+        "likelihood_kind": kind,
         "data": dataset.name,
         "binarization": dataset.binarization,
         "data_description": dataset.description,
-        "bits_per_dim_note": _bits_per_dim_note(config, dataset, dims),
+        "bits_per_dim_note": _bits_per_dim_note(kind, config.model.likelihood, dims),
     }
-    if not normalized:
-        summary["likelihood_note"] = UNNORMALIZED_NOTE
+    if kind in LIKELIHOOD_NOTES:
+        summary["likelihood_note"] = LIKELIHOOD_NOTES[kind]
     if deterministic:
         summary["note"] = "autoencoder: no KL term; test_elbo_nats is log p(x|z=μ(x)), not a bound"
+        summary["bits_per_dim_note"] = "none: an autoencoder's log p(x|z=μ(x)) is not a bound"
     return summary
 
 
@@ -157,9 +187,9 @@ def log_likelihood_summary(config, dataset, graphdef, params, num_samples: int) 
         "num_importance_samples": num_samples,
         "elbo_same_examples_nats": float(elbo.mean()),  # the bound it tightens, same examples
     }
-    if not is_normalized(config, dataset):
-        out["bits_per_dim"] = None
-        out["likelihood_note"] = UNNORMALIZED_NOTE
+    kind = likelihood_kind(config, dataset)
+    if kind in LIKELIHOOD_NOTES:
+        out.update(bits_per_dim=None, nll_nats=None, likelihood_note=LIKELIHOOD_NOTES[kind])
     return out
 
 
@@ -178,7 +208,8 @@ def sample_quality_summary(config, dataset, graphdef, params) -> dict:
         return {"skipped": f"{dataset.name} has no labels to train the feature classifier"}
     cache_dir = config.eval.classifier_dir or os.path.expanduser("~/.cache/vae_jax")
     steps = config.eval.classifier_steps  # in the name: runlocal's short one is kept apart
-    cache = os.path.join(cache_dir, f"classifier_{dataset.name}_{steps}steps.npz")
+    fingerprint = feature_classifier.data_fingerprint(dataset.train_raw, dataset.train_y)[:10]
+    cache = os.path.join(cache_dir, f"classifier_{dataset.name}_{steps}steps_{fingerprint}.npz")
     print("  feature classifier: loading or training", flush=True)
     classifier = feature_classifier.get_classifier(
         dataset.train_raw,
@@ -246,7 +277,7 @@ def write_figures(config, workdir, dataset, graphdef, params, collapse, baseline
     kl_per_dim = np.asarray(collapse["kl_per_dim"])
     active = np.zeros(len(kl_per_dim), bool)
     active[[d for d in range(len(kl_per_dim)) if d not in collapse["collapsed_dims"]]] = True
-    pairs = [(i, i + 1) for i in range(0, 16, 2)]
+    pairs = [(i, i + 1) for i in range(0, min(16, len(encoded)) - 1, 2)]  # ≥ 1: N ≥ 2
     for method, p in latent.interpolation_figures(
         workdir, graphdef, params, encoded, pairs
     ).items():
@@ -262,18 +293,22 @@ def write_figures(config, workdir, dataset, graphdef, params, collapse, baseline
         path("traversals.png"), graphdef, params, encoded[0], kl_per_dim, active
     )
     inactive = collapse["collapsed_dims"]
+    if active.any():
+        rows = f"one row per active dimension ({len(dims)}), largest KL first"
+        rest = (
+            f"Not shown: {len(inactive)} inactive dimensions ({', '.join(map(str, inactive))}),"
+            " whose rows would be constant."
+            if inactive
+            else "Every dimension is active."
+        )
+    else:
+        rows = f"no dimension is active, so the {len(dims)} with the largest KL are shown"
+        rest = "All are inactive (posterior collapse); their rows are near constant."
     figs.append(
         (
             path("traversals.png"),
-            f"Latent traversals around μ(x) of the first test input ({what}): one row per "
-            f"active dimension ({len(dims)} shown), largest KL first, each moved over μ_j ± 3 "
-            "with the others fixed. "
-            + (
-                f"Not shown: {len(inactive)} inactive dimensions ({', '.join(map(str, inactive))}),"
-                " whose rows would be constant."
-                if inactive
-                else "Every dimension is active."
-            ),
+            f"Latent traversals around μ(x) of the first test input ({what}): {rows}, each "
+            f"moved over μ_j ± 3 with the others fixed. {rest}",
         )
     )
     latent.manifold_2d(path("manifold.png"), graphdef, params, n=20, kl_per_dim=kl_per_dim)
@@ -427,28 +462,37 @@ def autoencoder_config(config):
     return c
 
 
+def _pm(value: float, stderr: float | None) -> str:
+    return f"{value:.2f}" + ("" if stderr is None else f" ± {stderr:.2f}")
+
+
 def summary_lines(results: dict) -> list[str]:
     """The short summary printed at the end of training and by `python -m vae_jax.evaluate`."""
     e = results["elbo"]
-    unnorm = "" if e.get("normalized_likelihood", True) else " [not a log-likelihood]"
+    unnorm = {
+        "unnormalized": " [not a log-likelihood]",
+        "density_at_discrete_points": " [a density at binary points, not a log-probability]",
+    }.get(e.get("likelihood_kind"), "")
     bpd = "" if e["test_bits_per_dim"] is None else f"; {e['test_bits_per_dim']:.4f} bits/dim"
-    name = "log p(x|z=μ)" if "note" in e else "ELBO"
+    autoencoder = "note" in e
+    name = "log p(x|z=μ(x)) (autoencoder, not a bound)" if autoencoder else "ELBO"
     lines = [
-        f"test {name} {e['test_elbo_nats']:.2f} ± {e['test_elbo_stderr']:.2f} nats/example "
+        f"test {name} {_pm(e['test_elbo_nats'], e['test_elbo_stderr'])} nats/example "
         f"(log p(x|z) {e['test_log_px_nats']:.2f}, KL {e['test_kl_nats']:.2f}{bpd}) on "
         f"{e['num_test_examples']} {e['data']} test examples{unnorm}"
     ]
     if "log_likelihood" in results:
         ll = results["log_likelihood"]
         lines.append(
-            f"test log p(x) ≈ {ll['log_likelihood_nats']:.2f} ± {ll['log_likelihood_stderr']:.2f}"
+            f"test log p(x) ≈ {_pm(ll['log_likelihood_nats'], ll['log_likelihood_stderr'])}"
             f" nats (K = {ll['num_importance_samples']}, {ll['num_examples']} examples; "
             f"ELBO on them {ll['elbo_same_examples_nats']:.2f}){unnorm}"
         )
     if "validation" in results:
         v = results["validation"]
+        what = "log p(x|z=μ(x))" if autoencoder else "ELBO"
         lines.append(
-            f"validation ELBO {v['final_val_elbo_nats']:.2f} at step {v['final_step']} "
+            f"validation {what} {v['final_val_elbo_nats']:.2f} at step {v['final_step']} "
             f"(best {v['best_val_elbo_nats']:.2f} at step {v['best_step']})"
         )
     if "collapse" in results:
@@ -456,12 +500,20 @@ def summary_lines(results: dict) -> list[str]:
     sq = results.get("sample_quality", {})
     if "fd_samples" in sq:
         floor = sq.get("fd_reference_test_vs_val")
+        m, n = sq.get("num_reference_examples"), sq["num_samples"]
         lines.append(
             f"feature Fréchet distance: samples {sq['fd_samples']:.2f}, reconstructions "
             f"{sq['fd_reconstructions']:.2f}"
             + ("" if floor is None else f", real-vs-real floor {floor:.2f}")
+            + ("" if floor is None or m == n else f" (from {m} images against {n})")
         )
     if "autoencoder_baseline" in results:
         ae = results["autoencoder_baseline"]
         lines.append(f"autoencoder baseline: log p(x|z=μ(x)) {ae['test_elbo_nats']:.2f} nats")
     return lines
+
+
+def written_lines(workdir: str, results: dict) -> list[str]:
+    """'wrote PATH' for the files this evaluation wrote (report.html only with diagnostics)."""
+    names = ["eval.json"] + (["report.html"] if "collapse" in results else [])
+    return [f"wrote {os.path.join(workdir, name)}" for name in names]

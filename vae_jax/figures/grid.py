@@ -49,7 +49,7 @@ def save_labelled_grid(
     grid = grid[..., 0] if grid.shape[-1] == 1 else grid
     img = Image.fromarray(grid).convert("RGB")
     img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
-    font = ImageFont.load_default(size=font_size)
+    font = _font(font_size)
     measure = ImageDraw.Draw(img)
     margin = 8 + max(int(measure.textlength(t, font=font)) for t in row_labels) if r else 0
     canvas = Image.new("RGB", (img.width + margin, img.height), "white")
@@ -60,3 +60,11 @@ def save_labelled_grid(
         centre = (pad + i * (h + pad) + h / 2) * scale
         draw.text((4, centre), text, fill="black", font=font, anchor="lm")
     canvas.save(path)
+
+
+def _font(size: int) -> ImageFont.FreeTypeFont:
+    """DejaVu Sans from matplotlib's own files (it has μ, β, ≈ and the rest of the labels'
+    glyphs, which Pillow's bundled default font lacks)."""
+    from matplotlib import font_manager
+
+    return ImageFont.truetype(font_manager.findfont("DejaVu Sans"), size)

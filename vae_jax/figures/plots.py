@@ -152,7 +152,8 @@ def _marker(steps: np.ndarray) -> str:
 def training_curves(path: str, metrics_jsonl_path: str) -> str:
     """Curves from a run's metrics.jsonl (records {"step", "elbo", "log_px", "kl", ...}).
 
-    Panels: ELBO and log p(x|z) together (nats per example); KL on its own axis (an order of
+    Panels: ELBO and log p(x|z) together (nats per example), with the validation ELBO
+    (`val_elbo`) where it was logged; KL on its own axis (an order of
     magnitude smaller, it would be flat beside them); and, only if some records carry
     "kl_per_dim" (a list of D floats), one line per latent dimension, coloured by the final
     KL and with the largest few named in the legend. Records lacking a key are skipped for
@@ -166,6 +167,9 @@ def training_curves(path: str, metrics_jsonl_path: str) -> str:
         steps, values = _series(records, key)
         if len(steps):
             axes[0].plot(steps, values, marker=_marker(steps), label=label)
+    steps, values = _series(records, "val_elbo")
+    if len(steps):
+        axes[0].plot(steps, values, "o--", color="C3", label="ELBO, validation split")
     axes[0].set_title("ELBO and reconstruction")
     axes[0].set_ylabel("nats per example")
     axes[0].legend()
