@@ -35,6 +35,7 @@ import optax
 from flax import nnx
 
 from vae_jax.batching import map_padded_batches
+from vae_jax.progress import Progress
 
 CACHE_FORMAT = 1
 DEFAULT_NUM_STEPS = 1000
@@ -162,9 +163,12 @@ def train_classifier(
     data, labels = jnp.asarray(images_u8), jnp.asarray(labels, jnp.int32)
     t0 = time.time()
     losses = []
-    for _ in range(num_steps):
+    bar = Progress("feature classifier (first use; cached after)", num_steps, unit="steps")
+    for i in range(num_steps):
         state, loss = step(state, data, labels, train_key)
         losses.append(loss)
+        if i % 50 == 49 or i == num_steps - 1:
+            bar.update(i + 1)
     losses = np.asarray(jax.device_get(jnp.stack(losses)))  # [num_steps]
     tail = losses[-max(num_steps // 10, 1) :]
     stats = {"train_seconds": time.time() - t0, "final_train_loss": float(tail.mean())}

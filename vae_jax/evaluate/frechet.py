@@ -28,6 +28,7 @@ from flax import nnx
 from vae_jax.batching import pad_batch
 from vae_jax.data.transforms import to_unit_interval
 from vae_jax.evaluate.feature_classifier import TrainedClassifier, features
+from vae_jax.progress import Progress
 
 
 def gaussian_stats(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -126,6 +127,7 @@ def sample_quality(
     batch_size: int = 500,
     reference_images_u8: np.ndarray | None = None,
     mean: bool = True,
+    progress: str | None = None,
 ) -> dict:
     """Fréchet distances of model samples and reconstructions to the test images.
 
@@ -146,6 +148,7 @@ def sample_quality(
       many images (num_reference_examples says how many were used: the estimator's bias
       grows like 1/m, so a smaller m raises the floor).
     Generated images are clipped to [0, 1]. The key of sample batch i is fold_in(key, i).
+    `progress` names the phase for a progress line over its feature passes.
     """
     sample_key, reference_key = jax.random.split(key)
     encoder_inputs_u8 = test_images_u8 if encoder_inputs_u8 is None else encoder_inputs_u8
@@ -157,7 +160,11 @@ def sample_quality(
     n_test = len(test_images_u8)
     num_samples = n_test if num_samples is None else num_samples
     batch_size = max(1, min(batch_size, n_test, num_samples))
+    has_reference = reference_images_u8 is not None and len(reference_images_u8) >= 2
+    bar = Progress(progress, 4 if has_reference else 3, unit="feature passes") if progress else None
+    tick = (lambda done: bar.update(done)) if bar else (lambda done: None)
     real_stats = gaussian_stats(features(classifier, test_images_u8, batch_size))
+    tick(1)
 
     draw = lambda i: _sample_batch(
         graphdef, params, jax.random.fold_in(sample_key, i), batch_size, mean
@@ -165,6 +172,7 @@ def sample_quality(
     sample_stats = _stats_of_batches(
         classifier, _model_batches(draw, num_samples, batch_size), batch_size
     )
+    tick(2)
 
     def recon(i):
         chunk = pad_batch(encoder_inputs_u8[i * batch_size : (i + 1) * batch_size], batch_size)
@@ -173,6 +181,7 @@ def sample_quality(
     recon_stats = _stats_of_batches(
         classifier, _model_batches(recon, n_test, batch_size), batch_size
     )
+    tick(3)
 
     info = classifier.info
     acc = info.get("test_accuracy")
@@ -191,7 +200,7 @@ def sample_quality(
             "with published FID numbers"
         ),
     }
-    if reference_images_u8 is not None and len(reference_images_u8) >= 2:
+    if has_reference:
         m = min(num_samples, len(reference_images_u8))
         pick = jax.random.choice(reference_key, len(reference_images_u8), (m,), replace=False)
         reference = np.asarray(reference_images_u8)[np.sort(np.asarray(pick))]
@@ -199,4 +208,5 @@ def sample_quality(
         out["fd_reference_test_vs_val"] = frechet_distance(*real_stats, *reference_stats)
         out["num_reference_examples"] = int(m)
         out["num_reference_pool"] = int(len(reference_images_u8))
+        tick(4)
     return out

@@ -210,7 +210,6 @@ def sample_quality_summary(config, dataset, graphdef, params) -> dict:
     steps = config.eval.classifier_steps  # in the name: runlocal's short one is kept apart
     fingerprint = feature_classifier.data_fingerprint(dataset.train_raw, dataset.train_y)[:10]
     cache = os.path.join(cache_dir, f"classifier_{dataset.name}_{steps}steps_{fingerprint}.npz")
-    print("  feature classifier: loading or training", flush=True)
     classifier = feature_classifier.get_classifier(
         dataset.train_raw,
         dataset.train_y,
@@ -222,7 +221,6 @@ def sample_quality_summary(config, dataset, graphdef, params) -> dict:
         test_labels=dataset.test_y,
     )
     n = config.eval.fd_num_examples
-    print("  Fréchet distances", flush=True)
     has_val = dataset.val_raw is not None and len(dataset.val_raw) >= 2
     return frechet.sample_quality(
         graphdef,
@@ -232,6 +230,7 @@ def sample_quality_summary(config, dataset, graphdef, params) -> dict:
         eval_key(config, "quality"),
         encoder_inputs_u8=_limit(dataset.test_x, n),
         reference_images_u8=dataset.val_raw if has_val else None,
+        progress="Fréchet distances",
     )
 
 
