@@ -48,6 +48,8 @@ def test_config_runs_through_the_cli(name, tmp_path):
         "--config.data.val_size=200",
         f"--config.eval.classifier_dir={tmp_path / 'classifier'}",
     ]
+    if name == "flax_example":  # binarized_mnist is binary; synthetic blobs are grey
+        command.append("--config.data.binarize=static")
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
