@@ -34,7 +34,7 @@ from benchmarks.common import TorchMLP, alternate, load_base_data, write_result
 from vae_jax.data import batch_indices
 from vae_jax.hyper import hyper_from_config
 from vae_jax.state import setup
-from vae_jax.train import make_chunk_runner, make_train_step
+from vae_jax.step import make_chunk_runner, make_train_step
 
 
 def torch_loss(encoder, decoder, x, eps):

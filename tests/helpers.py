@@ -26,7 +26,7 @@ def tiny_config(**overrides):
     c.data.synthetic_size = 400
     c.data.val_size = 80
     c.data.batch_size = 16
-    c.model.hidden_dims = (32,)
+    c.model.mlp.hidden_dims = (32,)
     c.model.latent_dim = 4
     c.train.learning_rate = 3e-3
     c.eval.max_examples = 32

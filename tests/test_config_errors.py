@@ -131,13 +131,14 @@ def test_default_config_runs_on_synthetic_data():
     from vae_jax.config_check import validate_config, validate_for_data
     from vae_jax.config_lib import base_config
     from vae_jax.data import load_dataset
+    from vae_jax.state import make_spec
 
     c = base_config()
     c.data.name = "synthetic"
     validate_config(c)
     ds = load_dataset(c.data)
     assert len(ds.val_x) == 2000 // 6 and len(ds.train_x) == 2000 - 2000 // 6
-    validate_for_data(c, ds.shape, len(ds.train_x), ds.binary_inputs)
+    validate_for_data(c, make_spec(c, ds.shape, len(ds.train_x)), ds.binary_inputs)
     c.data.val_size = 2000  # an explicit value is honoured, and checked
     from vae_jax.data import DataError
 

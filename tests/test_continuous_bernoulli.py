@@ -54,7 +54,7 @@ def _cdf(logit, x):
 
 
 def test_registry():
-    lik = LIKELIHOODS["continuous_bernoulli"](None)
+    lik = LIKELIHOODS["continuous_bernoulli"].make(None, None)
     assert lik.name == "continuous_bernoulli" and lik.num_params == 1
 
 

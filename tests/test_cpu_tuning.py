@@ -46,7 +46,7 @@ def test_the_log_likelihood_estimator_is_compiled_without_ynn_fusions():
     if jax.default_backend() != "cpu" or cpu_tuning.cpu_compiler_options() is None:
         pytest.skip("the CPU options apply only on a CPU backend whose XLA accepts them")
     c = apply_runlocal(base_config())
-    c.model.latent_dim, c.model.hidden_dims = 4, (32,)
+    c.model.latent_dim, c.model.mlp.hidden_dims = 4, (32,)
     graphdef, params = nnx.split(build_model(c.model, (8, 8, 1), jax.random.key(0)))
     x = jnp.zeros((16, 8, 8, 1), jnp.uint8)
     args = (graphdef, params, x, jax.random.key(1), 20, 10)

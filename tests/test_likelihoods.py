@@ -23,15 +23,13 @@ def _images(key, shape=(B, H, W, C)):
 
 
 def _gaussian(scale=1.0, learn=False, min_scale=1e-3):
-    mc = ml_collections.ConfigDict(
-        dict(gaussian_scale=scale, learn_scale=learn, min_scale=min_scale)
-    )
+    mc = ml_collections.ConfigDict(dict(scale=scale, learn_scale=learn, min_scale=min_scale))
     return gaussian.make(mc)
 
 
 def test_registry():
-    assert LIKELIHOODS["bernoulli"](None).name == "bernoulli"
-    assert LIKELIHOODS["gaussian"](None).num_params == 1
+    assert LIKELIHOODS["bernoulli"].make(None, None).name == "bernoulli"
+    assert LIKELIHOODS["gaussian"].make(None, None).num_params == 1
 
 
 def test_bernoulli_is_minus_summed_sigmoid_bce():
@@ -154,8 +152,8 @@ def test_grey_data_likelihoods_train_through_a_real_net(tmp_path, likelihood):
 
     overrides = {"data.binarize": "none", "train.num_steps": 60, "train.log_every": 20}
     if likelihood == "gaussian_learned":
-        overrides.update({"model.likelihood": "gaussian", "model.learn_scale": True})
-        overrides["model.min_scale"] = 0.05
+        overrides.update({"model.likelihood": "gaussian", "model.gaussian.learn_scale": True})
+        overrides["model.gaussian.min_scale"] = 0.05
     else:
         overrides["model.likelihood"] = "continuous_bernoulli"
     config = tiny_config(**overrides)

@@ -67,7 +67,7 @@ def _problem():
 
 
 def _model(w, b, a, c, log_scale):
-    lik_config = ml_collections.ConfigDict(dict(gaussian_scale=SIGMA, learn_scale=False))
+    lik_config = ml_collections.ConfigDict(dict(scale=SIGMA, learn_scale=False, min_scale=1e-3))
     encoder, decoder = LinearEncoder(a, c, log_scale), LinearDecoder(w, b)
     return VAE(encoder, decoder, StandardNormal(D), "gaussian", gaussian.make(lik_config))
 

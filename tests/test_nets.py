@@ -18,7 +18,7 @@ from vae_jax.nets.conv import depth_to_space
 def _model_config(net, likelihood="bernoulli"):
     mc = base_config().model
     mc.net, mc.likelihood, mc.latent_dim = net, likelihood, 3
-    mc.hidden_dims, mc.conv_channels, mc.conv_hidden_dim = (16,), (4, 8), 16
+    mc.mlp.hidden_dims, mc.conv.channels, mc.conv.hidden_dim = (16,), (4, 8), 16
     return mc
 
 
@@ -31,7 +31,7 @@ def test_encoder_decoder_shapes(net, shape, likelihood):
     x = jnp.zeros((5, *shape))
     q = model.posterior(x)
     assert q.loc.shape == q.log_scale.shape == (5, 3)
-    num_params = LIKELIHOODS[likelihood](mc).num_params
+    num_params = LIKELIHOODS[likelihood].make(mc[likelihood], None).num_params
     z = q.sample(jax.random.key(1), 2)  # [L, B, D]: decoders take any leading axes
     out = model.decoder(z)
     assert out.shape == (2, 5, *shape[:-1], shape[-1] * num_params)
@@ -66,8 +66,8 @@ def test_conv_vae_loss_falls(tmp_path):
     config = tiny_config(
         **{
             "model.net": "conv",
-            "model.conv_channels": (8, 16),
-            "model.conv_hidden_dim": 32,
+            "model.conv.channels": (8, 16),
+            "model.conv.hidden_dim": 32,
             "train.fuse_steps": False,
             "train.cpu_tuning": True,
             "train.learning_rate": 1e-2,

@@ -20,13 +20,8 @@ from vae_jax.data import batch_indices, load_dataset
 from vae_jax.experiment import run as train_and_evaluate
 from vae_jax.hyper import Hyper, hyper_from_config
 from vae_jax.state import TrainState, setup
-from vae_jax.train import (
-    NonFiniteLossError,
-    make_chunk_runner,
-    make_multi_step,
-    make_train_step,
-    mean_over_finite,
-)
+from vae_jax.step import make_chunk_runner, make_multi_step, make_train_step, mean_over_finite
+from vae_jax.train import NonFiniteLossError
 
 SHAPE = (28, 28, 1)
 BATCH = 16
@@ -65,7 +60,7 @@ def parts():
     config = tiny_config()
     graphdef, state, tx, objective, key = setup(config, SHAPE)
     step = make_train_step(graphdef, objective, tx)
-    data = jnp.asarray(load_dataset(config.data).train_x)  # [N, 28, 28, 1] uint8
+    data = {"image": jnp.asarray(load_dataset(config.data).train_x)}  # [N, 28, 28, 1] uint8
     return dict(
         config=config,
         graphdef=graphdef,
@@ -86,9 +81,10 @@ def test_steps_compile_once(parts):
     data, key = parts["data"], parts["key"]
     multi, single = parts["jit_multi"], parts["jit_step"]
     state = _copy(parts["state"])
+    n = len(data["image"])
     for i in range(3):
-        call_data = jnp.roll(data, i, axis=0)  # new values, same shape
-        idx = jnp.asarray(batch_indices(len(data), BATCH, i, 4 * i, 4))  # [4, B]
+        call_data = {"image": jnp.roll(data["image"], i, axis=0)}  # new values, same shape
+        idx = jnp.asarray(batch_indices(n, BATCH, i, 4 * i, 4))  # [4, B]
         hyper = Hyper(beta=jnp.float32(1.0 + i))
         state, metrics = multi(state, call_data, idx, jax.random.fold_in(key, i), hyper)
         assert np.isfinite(float(metrics["loss"]))
@@ -97,7 +93,7 @@ def test_steps_compile_once(parts):
 
     s = parts["state"]
     for i in range(3):
-        batch = data[BATCH * i : BATCH * (i + 1)]
+        batch = _rows(data, slice(BATCH * i, BATCH * (i + 1)))
         s, _ = single(s, batch, jax.random.fold_in(key, i), Hyper(beta=jnp.float32(0.5 * i)))
     assert single._cache_size() == 1
     assert int(s.step) == 3
@@ -105,7 +101,7 @@ def test_steps_compile_once(parts):
 
 def test_jit_matches_no_jit(parts):
     state, data, key, hyper = parts["state"], parts["data"], parts["key"], parts["hyper"]
-    batch = data[:BATCH]
+    batch = _rows(data, slice(0, BATCH))
     s_jit, m_jit = parts["jit_step"](state, batch, key, hyper)
     with jax.disable_jit():
         s_eager, m_eager = parts["step"](state, batch, key, hyper)
@@ -121,11 +117,11 @@ def test_jit_matches_no_jit(parts):
 def test_scan_matches_step_loop(parts):
     """The fused multi-step is the same computation as calling the step once per row."""
     state, data, key, hyper = parts["state"], parts["data"], parts["key"], parts["hyper"]
-    idx = batch_indices(len(data), BATCH, 0, 0, 4)  # [4, B]
+    idx = batch_indices(len(data["image"]), BATCH, 0, 0, 4)  # [4, B]
     fused, fused_metrics = parts["jit_multi"](_copy(state), data, jnp.asarray(idx), key, hyper)
     looped, losses = state, []
     for row in idx:
-        looped, metrics = parts["jit_step"](looped, data[jnp.asarray(row)], key, hyper)
+        looped, metrics = parts["jit_step"](looped, _rows(data, jnp.asarray(row)), key, hyper)
         losses.append(float(metrics["loss"]))
     assert int(fused.step) == int(looped.step) == 4
     _assert_trees_close(fused.params, looped.params, atol=1e-5)
@@ -136,7 +132,7 @@ def test_step_vmaps_over_stacked_states_and_betas(parts):
     """The β-sweep contract: vmap of the step over (stacked states, β vector) equals one
     step per β (β is a traced argument, the state a pytree that stacks)."""
     state, data, key = parts["state"], parts["data"], parts["key"]
-    batch, betas = data[:BATCH], jnp.asarray([0.0, 1.0, 4.0], jnp.float32)
+    batch, betas = _rows(data, slice(0, BATCH)), jnp.asarray([0.0, 1.0, 4.0], jnp.float32)
     stacked = jax.tree.map(lambda x: jnp.stack([x] * len(betas)), state)
     swept = jax.jit(jax.vmap(parts["step"], in_axes=(0, None, None, 0)))
     s_sweep, m_sweep = swept(stacked, batch, key, Hyper(beta=betas))
@@ -151,11 +147,16 @@ def test_step_vmaps_over_stacked_states_and_betas(parts):
     assert len(set(np.round(np.asarray(m_sweep["loss"]), 3))) == 3  # β changes the loss
 
 
+def _rows(data: dict, idx) -> dict:
+    return {k: v[idx] for k, v in data.items()}
+
+
 def _poisoned(objective):
     """NaN loss on an all-zero batch; finite loss but NaN gradient on an all-one batch."""
 
-    def wrapped(model, x, key, hyper):
-        loss, metrics = objective(model, x, key, hyper)
+    def wrapped(model, batch, key, ctx):
+        x = batch["x"]
+        loss, metrics = objective.loss(model, batch, key, ctx)
         zeros, ones = jnp.all(x == 0.0), jnp.all(x == 1.0)
         loss = jnp.where(zeros, jnp.nan, loss)
         # d/dw √(0·Σ|w|) = ∞·0 = NaN while the value stays 0. The inner `where` keeps the
@@ -165,14 +166,15 @@ def _poisoned(objective):
         loss = loss + jnp.where(ones, jnp.sqrt(s), 0.0)
         return loss, {**metrics, "loss": loss}
 
-    return wrapped
+    return objective._replace(loss=wrapped)
 
 
 def test_nonfinite_steps_are_skipped_and_counted(parts):
     step = jax.jit(make_train_step(parts["graphdef"], _poisoned(parts["objective"]), parts["tx"]))
     state, key, hyper = parts["state"], parts["key"], parts["hyper"]
-    good = parts["data"][:BATCH]
-    nan_loss, nan_grad = jnp.zeros_like(good), jnp.full_like(good, 255)
+    good = parts["data"]["image"][:BATCH]
+    nan_loss, nan_grad = {"image": jnp.zeros_like(good)}, {"image": jnp.full_like(good, 255)}
+    good = {"image": good}
 
     skipped, metrics = step(state, nan_loss, key, hyper)
     assert not bool(metrics["finite"]) and not np.isfinite(float(metrics["loss"]))
@@ -201,8 +203,8 @@ def test_chunk_reports_a_nonfinite_run_that_ends_inside_it(parts, fuse_steps):
     0 at the end of the chunk, but the chunk still reports the run of 3 ending at step 3."""
     train_step = make_train_step(parts["graphdef"], _poisoned(parts["objective"]), parts["tx"])
     run = make_chunk_runner(train_step, fuse_steps)
-    good = parts["data"][:BATCH]
-    data = jnp.concatenate([good, jnp.zeros_like(good)])  # rows B..2B-1: NaN loss
+    good = parts["data"]["image"][:BATCH]
+    data = {"image": jnp.concatenate([good, jnp.zeros_like(good)])}  # rows B..2B-1: NaN loss
     good_row, nan_row = np.arange(BATCH), np.arange(BATCH, 2 * BATCH)
     idx = jnp.asarray(np.stack([good_row, nan_row, nan_row, nan_row, good_row, good_row]))
     state, metrics = run(_copy(parts["state"]), data, idx, parts["key"], parts["hyper"])
@@ -324,12 +326,13 @@ def test_dynamic_binarization_redraws_binary_inputs_from_a_data_key(parts):
     every step, from the data half of split(fold_in(key, step)); the objective's key is the
     other half, so the z noise never reuses the binarization's randomness."""
 
-    def spy(model, x, key, hyper):  # passes what it was given out through the metrics
-        loss, metrics = parts["objective"](model, x, key, hyper)
-        return loss, {**metrics, "x": x, "key_data": jax.random.key_data(key)}
+    def spy_loss(model, batch, key, ctx):  # passes what it was given out through the metrics
+        loss, metrics = parts["objective"].loss(model, batch, key, ctx)
+        return loss, {**metrics, "x": batch["x"], "key_data": jax.random.key_data(key)}
 
-    batch = parts["data"][:BATCH]
-    grey = np.asarray(batch, np.float32) / 255.0
+    spy = parts["objective"]._replace(loss=spy_loss)
+    batch = _rows(parts["data"], slice(0, BATCH))
+    grey = np.asarray(batch["image"], np.float32) / 255.0
     step = jax.jit(make_train_step(parts["graphdef"], spy, parts["tx"], dynamic_binarize=True))
     state, seen = parts["state"], []
     for _ in range(2):
@@ -406,17 +409,19 @@ def test_nonfinite_run_raises_and_keeps_last_good_checkpoint(run_a, tmp_path, mo
     shutil.copytree(run_a["workdir"], workdir)
     metrics_before = read_metrics(workdir, drop_timing=False)
 
-    def nan_elbo(objective_config, reduction="mean"):
-        objective = objectives.elbo.make(objective_config, reduction)
+    def nan_elbo(section, spec):
+        objective = objectives.elbo.make(section, spec)
 
-        def nan_objective(model, x, key, hyper):
-            loss, metrics = objective(model, x, key, hyper)
+        def nan_loss(model, batch, key, ctx):
+            loss, metrics = objective.loss(model, batch, key, ctx)
             return loss * jnp.nan, {**metrics, "loss": loss * jnp.nan}
 
-        return nan_objective
+        return objective._replace(loss=nan_loss)
 
     # config.json pins the objective section, so replace the "elbo" entry itself.
-    monkeypatch.setitem(objectives.OBJECTIVES, "elbo", nan_elbo)
+    monkeypatch.setitem(
+        objectives.OBJECTIVES, "elbo", objectives.OBJECTIVES["elbo"]._replace(make=nan_elbo)
+    )
     closed = []
     original_close = Checkpointer.close
     monkeypatch.setattr(Checkpointer, "close", lambda self: closed.append(original_close(self)))
@@ -437,9 +442,10 @@ def test_autoencoder_trains_without_kl(tmp_path):
     config = tiny_config(**{"objective.name": "autoencoder"})
     train_and_evaluate(config, str(tmp_path))
     records = read_metrics(tmp_path)
-    assert all(r["kl"] == 0.0 for r in records)
+    assert all("kl" not in r and "elbo" not in r for r in records)  # it invents no KL term
     for r in records:
-        np.testing.assert_allclose(r["elbo"], -r["loss"], rtol=1e-6)
+        np.testing.assert_allclose(r["log_px"], -r["loss"], rtol=1e-6)
+    assert [r["step"] for r in records if "val_log_px" in r] == [20, 40]
     assert records[-1]["loss"] < records[0]["loss"] - 10.0, [r["loss"] for r in records]
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert "autoencoder" in summary["note"]

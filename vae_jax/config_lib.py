@@ -9,6 +9,11 @@ from __future__ import annotations
 
 import ml_collections
 
+from vae_jax.likelihoods import LIKELIHOODS
+from vae_jax.nets import NETS
+from vae_jax.objectives import OBJECTIVES
+from vae_jax.priors import PRIORS
+
 
 def base_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
@@ -29,25 +34,25 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.synthetic_size = 2000  # synthetic data only: training examples
     c.data.synthetic_seed = 0
 
+    # Each part is chosen by name and configured in the sub-section of that name, declared
+    # by the part's own file (vae_jax/components.py): model.mlp.hidden_dims,
+    # model.gaussian.scale, objective.elbo.num_samples, ...
     c.model = ml_collections.ConfigDict()
     c.model.net = "mlp"  # mlp | conv
     c.model.latent_dim = 20
-    c.model.hidden_dims = (512, 256)  # mlp: encoder widths; the decoder mirrors them
-    c.model.conv_channels = (32, 64)  # conv: channels per stride-2 stage (last one repeats)
-    c.model.conv_hidden_dim = 256
-    c.model.activation = "relu"
     c.model.likelihood = "bernoulli"  # bernoulli | continuous_bernoulli | gaussian
     # Bernoulli on grey (non-binary) data is refused unless this is set; the summary then
     # labels its numbers "not a log-likelihood" (pytorch/examples' loss, for comparison).
     c.model.allow_unnormalized = False
-    c.model.gaussian_scale = 1.0  # fixed σ of the gaussian likelihood (1.0 = MSE)
-    c.model.learn_scale = False  # gaussian: decoder also outputs a per-pixel σ
-    c.model.min_scale = 1e-3  # floor of a learned σ
     c.model.prior = "standard_normal"
+    for registry in (NETS, LIKELIHOODS, PRIORS):
+        for name, component in registry.items():
+            c.model[name] = component.defaults()
 
     c.objective = ml_collections.ConfigDict()
     c.objective.name = "elbo"  # elbo | autoencoder
-    c.objective.num_samples = 1  # L, Monte Carlo samples of z per example
+    for name, component in OBJECTIVES.items():
+        c.objective[name] = component.defaults()
 
     c.hyper = ml_collections.ConfigDict()
     c.hyper.beta = 1.0
@@ -57,6 +62,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.train.learning_rate = 1e-3
     c.train.optimizer = "adam"  # adam | adamw | sgd
     c.train.loss_reduction = "mean"  # mean | sum over the batch
+    c.train.lr_schedule = "constant"  # constant | cosine (decay to 0 over num_steps)
     c.train.grad_clip_norm = 0.0  # 0 = off
     c.train.log_every = 100  # also the number of steps fused into one jitted call
     c.train.fuse_steps = True  # scan log_every steps in one call (False: one call per step)

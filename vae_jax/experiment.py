@@ -23,39 +23,46 @@ from vae_jax.evaluate.run import (
     written_lines,
 )
 from vae_jax.files import write_json_atomic
+from vae_jax.state import make_objective, make_spec
 
 
 def make_validator(config, dataset, graphdef, *, deterministic: bool = False):
-    """validate(params) -> {"val_elbo", "val_log_px", "val_kl"}: the ELBO (L =
+    """validate(variables) -> {"val_elbo", "val_log_px", "val_kl"}: the ELBO (L =
     eval.num_samples) on the whole validation split, with one fixed key so that successive
-    values differ only by the params. None when there is no validation split."""
+    values differ only by the model; for a deterministic objective (the autoencoder)
+    {"val_log_px"}, log p(x|z=μ(x)). None when there is no validation split."""
     val_x = dataset.val_x
     if len(val_x) == 0:
         return None
     key = eval_key(config, "val")
     batch_size = min(config.eval.batch_size, len(val_x))
 
-    def validate(params) -> dict[str, float]:
+    def validate(variables) -> dict[str, float]:
         terms = dataset_elbo(
             graphdef,
-            params,
+            variables,
             val_x,
             key,
             num_samples=config.eval.num_samples,
             batch_size=batch_size,
             deterministic=deterministic,
         )
-        return {f"val_{k}": float(terms[k].mean()) for k in ("elbo", "log_px", "kl")}
+        names = ("log_px",) if deterministic else ("elbo", "log_px", "kl")
+        return {f"val_{k}": float(terms[k].mean()) for k in names}
 
     return validate
 
 
 def train_with_validation(config, workdir: str, dataset):
     """train.train with this run's validator. Returns (graphdef, params)."""
+    spec = make_spec(config, dataset.shape, len(dataset.train_x))
     config_check.validate_for_data(
-        config, dataset.shape, len(dataset.train_x), dataset.binary_inputs, len(dataset.test_x)
+        config,
+        spec,
+        dataset.binary_inputs,
+        len(dataset.test_x),
     )
-    deterministic = config.objective.name == "autoencoder"
+    deterministic = make_objective(config, spec).deterministic
     return train.train(
         config,
         workdir,
@@ -73,7 +80,8 @@ def run(config, workdir: str) -> dict:
     dataset = load_dataset(config.data)
     graphdef, params = train_with_validation(config, workdir, dataset)
     baseline = None
-    if config.eval.autoencoder_steps and config.objective.name != "autoencoder":
+    spec = make_spec(config, dataset.shape, len(dataset.train_x))
+    if config.eval.autoencoder_steps and make_objective(config, spec).bound:
         print(
             f"Training the autoencoder baseline ({config.eval.autoencoder_steps} steps)", flush=True
         )

@@ -1,19 +1,36 @@
 """VAE = encoder q_φ(z|x) + decoder p_θ(x|z) + prior p(z) + likelihood.
 
-The model is an nnx.Module used only at the boundary: `nnx.split` gives (graphdef, params)
-and everything jitted works on params (see train.py). Its methods are the building blocks
-the objectives compose; they hold no RNG state, so every random draw takes an explicit key.
+The model is an nnx.Module used only at the boundary. `split_model` separates what the
+optimizer trains (`nnx.Param`) from the state the model carries (batch statistics, and any
+other non-Param variable), which the train step updates and never differentiates;
+`merge_model(graphdef, *states, train=...)` rebuilds it inside a traced function in train
+or eval mode (BatchNorm's running averages, Dropout off). Its methods are the building
+blocks the objectives and evaluators compose; they hold no RNG state, so every random draw
+takes an explicit key.
+
+The latent may be a pytree of per-layer distributions (two stochastic layers, say): the
+posterior q is a pytree of DiagGaussian leaves, z a pytree of arrays of the same structure,
+and `sample_latent`, `log_posterior`, `log_prior` and `kl` reduce over every layer.
+`latent_layers(q)` names the layers, for evaluators that measure one of them. The models
+built here have one layer, "z".
 """
 
 from __future__ import annotations
 
+import functools
+import operator
+
 import jax
+import jax.numpy as jnp
 from flax import nnx
 
+from vae_jax.components import Spec
 from vae_jax.distributions import DiagGaussian
 from vae_jax.likelihoods import LIKELIHOODS
 from vae_jax.nets import NETS
 from vae_jax.priors import PRIORS
+
+_is_gaussian = lambda leaf: isinstance(leaf, DiagGaussian)
 
 
 class VAE(nnx.Module):
@@ -28,45 +45,108 @@ class VAE(nnx.Module):
     def likelihood(self):
         return self._likelihood
 
-    def posterior(self, x: jax.Array) -> DiagGaussian:
-        """q(z|x). x [B, H, W, C] -> DiagGaussian([B, D])."""
+    @property
+    def latent_dim(self) -> int:
+        return self.prior.latent_dim
+
+    def posterior(self, x: jax.Array):
+        """q(z|x). x [B, H, W, C] -> DiagGaussian([B, D]) (a pytree of them in general)."""
         return self.encoder(x)
 
-    def decode(self, z: jax.Array) -> jax.Array:
+    def latent_layers(self, q) -> dict[str, DiagGaussian]:
+        """The posterior's layers by name: {"z": q} for a one-layer model."""
+        if _is_gaussian(q):
+            return {"z": q}
+        leaves = jax.tree_util.tree_leaves_with_path(q, is_leaf=_is_gaussian)
+        return {jax.tree_util.keystr(path): leaf for path, leaf in leaves}
+
+    def sample_latent(self, q, key: jax.Array, num_samples: int | None = None):
+        """Reparameterized z ~ q, one independent key per layer. Leaves [(n,) B, D]."""
+        leaves, treedef = jax.tree.flatten(q, is_leaf=_is_gaussian)
+        if len(leaves) == 1:  # one layer: the key itself (keeps single-layer draws stable)
+            return jax.tree.unflatten(treedef, [leaves[0].sample(key, num_samples)])
+        keys = jax.random.split(key, len(leaves))
+        return jax.tree.unflatten(
+            treedef, [d.sample(k, num_samples) for d, k in zip(leaves, keys, strict=True)]
+        )
+
+    def log_posterior(self, q, z) -> jax.Array:
+        """log q(z|x) summed over layers and latent dimensions. [..., B]"""
+        terms = jax.tree.map(lambda d, zl: d.log_prob(zl), q, z, is_leaf=_is_gaussian)
+        return functools.reduce(operator.add, jax.tree.leaves(terms))
+
+    def decode(self, z) -> jax.Array:
         """z [..., D] -> decoder_out [..., H, W, C * num_params]."""
         return self.decoder(z)
 
-    def log_px(self, x: jax.Array, z: jax.Array) -> jax.Array:
+    def log_px(self, x: jax.Array, z) -> jax.Array:
         """log p(x|z). x [B, ...], z [..., B, D] -> [..., B]."""
         return self.likelihood.log_prob(self.decode(z), x)
 
-    def log_prior(self, z: jax.Array) -> jax.Array:
+    def log_prior(self, z) -> jax.Array:
         return self.prior.log_prob(z, encoder=self.encoder)
 
-    def kl(self, q: DiagGaussian, z: jax.Array) -> jax.Array:
+    def kl(self, q, z) -> jax.Array:
         """D_KL(q(z|x) || p(z)): closed form where the prior has one (broadcast to z's
         leading sample axes), else the Monte Carlo estimate log q(z) − log p(z). [..., B]"""
-        analytic = self.prior.analytic_kl(q)
+        analytic = self.prior.analytic_kl(q) if _is_gaussian(q) else None
+        lead = jax.tree.leaves(z)[0].shape[:-1]
         if analytic is not None:
-            return jax.numpy.broadcast_to(analytic, z.shape[:-1])
-        return q.log_prob(z) - self.log_prior(z)
+            return jnp.broadcast_to(analytic, lead)
+        return self.log_posterior(q, z) - self.log_prior(z)
 
-    def sample(self, key: jax.Array, num_samples: int, *, mean: bool = True) -> jax.Array:
-        """Draw x from the model: z ~ p(z), then E[x|z] (mean=True) or x ~ p(x|z)."""
+    def sample(
+        self, key: jax.Array, num_samples: int, *, mean: bool = True, temperature: float = 1.0
+    ) -> jax.Array:
+        """Draw x from the model: z ~ p_T(z) (the prior at temperature T, as the prior
+        defines it), then E[x|z] (mean=True) or x ~ p(x|z)."""
         kz, kx = jax.random.split(key)
-        out = self.decode(self.prior.sample(kz, num_samples, encoder=self.encoder))
+        z = self.prior.sample(kz, num_samples, encoder=self.encoder, temperature=temperature)
+        out = self.decode(z)
         return self.likelihood.mean(out) if mean else self.likelihood.sample(kx, out)
 
     def reconstruct(self, x: jax.Array) -> jax.Array:
         """E[x | z = μ(x)]: the deterministic reconstruction used for figures."""
-        return self.likelihood.mean(self.decode(self.posterior(x).loc))
+        q = self.posterior(x)
+        return self.likelihood.mean(
+            self.decode(jax.tree.map(lambda d: d.loc, q, is_leaf=_is_gaussian))
+        )
 
 
-def build_model(model_config, data_shape: tuple[int, ...], key: jax.Array) -> VAE:
-    """Build a VAE from `config.model` for images of `data_shape` = (H, W, C)."""
+def build_model(model_config, spec, key: jax.Array | None = None) -> VAE:
+    """Build a VAE from `config.model`, each part from its own sub-section
+    (config.model.<net>, config.model.<likelihood>, config.model.<prior>).
+
+    `spec` is a components.Spec, or just the data shape (H, W, C) together with `key`:
+    `build_model(config.model, (28, 28, 1), jax.random.key(0))`."""
     mc = model_config
-    likelihood = LIKELIHOODS[mc.likelihood](mc)
-    rngs = nnx.Rngs(params=key)
-    encoder, decoder = NETS[mc.net](mc, tuple(data_shape), likelihood.num_params, rngs)
-    prior = PRIORS[mc.prior](mc.latent_dim, rngs=rngs)
+    if not isinstance(spec, Spec):
+        spec = Spec(tuple(spec), num_train=None, batch_size=None, latent_dim=mc.latent_dim, key=key)
+    likelihood = LIKELIHOODS[mc.likelihood].make(mc[mc.likelihood], spec)
+    spec = spec._replace(latent_dim=mc.latent_dim, num_params=likelihood.num_params)
+    encoder, decoder = NETS[mc.net].make(mc[mc.net], spec)
+    prior_spec = spec._replace(key=jax.random.fold_in(spec.key, 1))
+    prior = PRIORS[mc.prior].make(mc[mc.prior], prior_spec)
     return VAE(encoder, decoder, prior, mc.likelihood, likelihood)
+
+
+def split_model(model: nnx.Module):
+    """(graphdef, params, model_state): the trained nnx.Param leaves, and everything else
+    the model carries (batch statistics, ...), which is updated but never trained."""
+    return nnx.split(model, nnx.Param, ...)
+
+
+def merge_model(graphdef, *states, train: bool = False) -> nnx.Module:
+    """The model from its graphdef and states, in train or eval mode (BatchNorm uses its
+    batch or its running statistics; Dropout is on or off)."""
+    model = nnx.merge(graphdef, *states)
+    if train:
+        model.train()
+    else:
+        model.eval()
+    return model
+
+
+def full_state(params, model_state) -> nnx.State:
+    """params and model_state as one State: what evaluation needs to rebuild the model."""
+    return nnx.merge_state(params, model_state)

@@ -13,35 +13,63 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from vae_jax.model import build_model
-from vae_jax.objectives import OBJECTIVES
+from vae_jax.components import Spec
+from vae_jax.model import build_model, split_model
+from vae_jax.objectives import OBJECTIVES, Objective
 
 
 class TrainState(NamedTuple):
     step: jax.Array  # int32 []
-    params: nnx.State
+    params: nnx.State  # the nnx.Param leaves: what the optimizer trains
+    model_state: nnx.State  # every other variable (batch statistics): updated, not trained
     opt_state: optax.OptState
     nonfinite_steps: jax.Array  # int32 [], total skipped updates
     nonfinite_streak: jax.Array  # int32 [], consecutive skipped updates up to `step`
 
 
 def make_optimizer(train_config) -> optax.GradientTransformation:
+    """Adam / AdamW / SGD at train.learning_rate, optionally with a cosine decay to 0 over
+    train.num_steps (train.lr_schedule) and global-norm clipping (train.grad_clip_norm)."""
     opt = {"adam": optax.adam, "adamw": optax.adamw, "sgd": optax.sgd}[train_config.optimizer]
-    tx = opt(train_config.learning_rate)
+    lr = train_config.learning_rate
+    if train_config.get("lr_schedule", "constant") == "cosine":
+        lr = optax.cosine_decay_schedule(lr, train_config.num_steps)
+    tx = opt(lr)
     if train_config.grad_clip_norm > 0:
         tx = optax.chain(optax.clip_by_global_norm(train_config.grad_clip_norm), tx)
     return tx
 
 
-def init_state(params, tx) -> TrainState:
+def init_state(params, model_state, tx) -> TrainState:
     zero = lambda: jnp.zeros((), jnp.int32)  # distinct buffers: the state is donated
-    return TrainState(zero(), params, tx.init(params), zero(), zero())
+    return TrainState(zero(), params, model_state, tx.init(params), zero(), zero())
 
 
-def setup(config, data_shape):
-    """(graphdef, initial TrainState, tx, objective, train key) from a config. Deterministic."""
+def make_spec(config, data_shape, num_train: int | None = None, key=None) -> Spec:
+    return Spec(
+        data_shape=tuple(data_shape),
+        num_train=num_train,
+        batch_size=config.data.batch_size,
+        latent_dim=config.model.latent_dim,
+        key=key,
+        reduction=config.train.loss_reduction,
+    )
+
+
+def make_objective(config, spec: Spec) -> Objective:
+    """The objective `config.objective.name`, built from its own sub-section."""
+    name = config.objective.name
+    return OBJECTIVES[name].make(config.objective[name], spec)
+
+
+def setup(config, data_shape, num_train: int | None = None):
+    """(graphdef, initial TrainState, tx, objective, train key) from a config. Deterministic.
+
+    `num_train` (N) reaches objectives that read it; restoring a checkpoint needs only the
+    shapes, so evaluation may leave it out."""
     init_key, train_key = jax.random.split(jax.random.key(config.seed))
-    graphdef, params = nnx.split(build_model(config.model, data_shape, init_key))
+    spec = make_spec(config, data_shape, num_train, init_key)
+    graphdef, params, model_state = split_model(build_model(config.model, spec))
     tx = make_optimizer(config.train)
-    objective = OBJECTIVES[config.objective.name](config.objective, config.train.loss_reduction)
-    return graphdef, init_state(params, tx), tx, objective, train_key
+    objective = make_objective(config, spec)
+    return graphdef, init_state(params, model_state, tx), tx, objective, train_key

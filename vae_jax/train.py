@@ -1,10 +1,7 @@
-"""The pure train step, a scanned multi-step, and the train-and-evaluate loop.
+"""The training loop: resume, run chunks of steps (vae_jax/step.py), guard, log, checkpoint.
 
-The step is a pure function of (TrainState, batch, key, Hyper): the model enters as
-params only (`nnx.merge(graphdef, params)` inside the traced function), the per-step key
-is `fold_in(key, step)`, and Hyper is traced so a β-sweep can `vmap` it. Several steps
-run inside one jitted `lax.scan` over device-resident data (vdm's trick), and a step whose
-loss or gradient is non-finite is skipped on the device and counted (vdvae's guard).
+It knows nothing of evaluation: a `make_validate` callback, built by vae_jax/experiment.py,
+is the only way a number other than the training metrics enters metrics.jsonl.
 """
 
 from __future__ import annotations
@@ -12,23 +9,21 @@ from __future__ import annotations
 import json
 import os
 import time
-from functools import partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
-from flax import nnx
 
 from vae_jax import checkpoint, config_check
 from vae_jax.config_lib import base_config
 from vae_jax.cpu_tuning import cpu_compiler_options
 from vae_jax.data import batch_indices
-from vae_jax.data.transforms import binarize_bernoulli, to_unit_interval
 from vae_jax.files import write_text_atomic
-from vae_jax.hyper import Hyper, hyper_from_config
+from vae_jax.hyper import hyper_from_config
+from vae_jax.model import full_state
 from vae_jax.progress import format_seconds
-from vae_jax.state import TrainState, setup
+from vae_jax.state import make_spec, setup
+from vae_jax.step import make_chunk_runner, make_train_step
 
 # Metrics that depend on the wall clock; everything else a run logs is a function of the seed.
 TIMING_KEYS = ("examples_per_sec", "elapsed_sec")
@@ -36,102 +31,6 @@ TIMING_KEYS = ("examples_per_sec", "elapsed_sec")
 
 class NonFiniteLossError(RuntimeError):
     """The loss stayed non-finite; the message names the step range and the checkpoint."""
-
-
-def make_train_step(graphdef, objective, tx, *, dynamic_binarize: bool = False):
-    """Return the pure step (state, batch_u8 [B, H, W, C], key, hyper) -> (state, metrics)."""
-
-    def train_step(state: TrainState, batch_u8: jax.Array, key: jax.Array, hyper: Hyper):
-        k_data, k_obj = jax.random.split(jax.random.fold_in(key, state.step))
-        x = to_unit_interval(batch_u8)
-        if dynamic_binarize:  # a fresh draw every step, from a key the objective never sees
-            x = binarize_bernoulli(k_data, x)
-
-        def loss_fn(params):
-            return objective(nnx.merge(graphdef, params), x, k_obj, hyper)
-
-        (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-        grad_norm = optax.tree.norm(grads)
-        updates, opt_state = tx.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
-        ok = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
-        keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
-        bad = 1 - ok.astype(jnp.int32)
-        new_state = TrainState(
-            step=state.step + 1,
-            params=keep(params, state.params),
-            opt_state=keep(opt_state, state.opt_state),
-            nonfinite_steps=state.nonfinite_steps + bad,
-            nonfinite_streak=jnp.where(ok, 0, state.nonfinite_streak + 1),
-        )
-        streak = {"nonfinite_streak": new_state.nonfinite_streak}
-        return new_state, {**metrics, "grad_norm": grad_norm, "finite": ok, **streak}
-
-    return train_step
-
-
-def make_multi_step(train_step):
-    """Scan `train_step` over index rows [n, B] into device data [N, H, W, C].
-
-    Returns (state, metrics): metrics are averaged over the steps whose update was finite.
-    """
-
-    def multi_step(state, data_u8, indices, key, hyper):
-        def body(s, idx):
-            return train_step(s, data_u8[idx], key, hyper)
-
-        state, per_step = jax.lax.scan(body, state, indices)
-        return state, mean_over_finite(per_step)
-
-    return multi_step
-
-
-def mean_over_finite(per_step: dict) -> dict:
-    """Average stacked per-step metrics [n] over the steps whose update was applied (NaN if
-    none was). Also the longest run of skipped steps seen in the chunk (`max_nonfinite_streak`,
-    counting a run carried over from earlier chunks) and the chunk index of the step where it
-    ended (`max_nonfinite_streak_end`): a run that ends inside a chunk is not lost."""
-    per_step = dict(per_step)
-    ok = per_step.pop("finite")
-    streak = per_step.pop("nonfinite_streak")  # [n]
-    count = ok.sum()
-    mask = lambda v: ok.reshape(ok.shape + (1,) * (v.ndim - 1))  # explicit rank for [n, D]
-    means = {
-        k: jnp.where(
-            count > 0, jnp.where(mask(v), v, 0.0).sum(axis=0) / jnp.maximum(count, 1), jnp.nan
-        )
-        for k, v in per_step.items()
-    }
-    return {
-        **means,
-        "max_nonfinite_streak": streak.max(),
-        "max_nonfinite_streak_end": jnp.argmax(streak),
-    }
-
-
-def make_chunk_runner(train_step, fuse_steps: bool = True, compiler_options=None):
-    """(state, data_u8, indices [n, B], key, hyper) -> (state, mean metrics), jitted once.
-
-    fuse_steps=True scans all n steps inside one jitted call (no per-step dispatch; best for
-    small MLPs). fuse_steps=False jits one step and loops in Python: XLA:CPU runs
-    convolutions inside a while loop far slower than at top level, so conv nets use this.
-    `compiler_options` go to jax.jit (see vae_jax.cpu_tuning and config.train.cpu_tuning).
-    """
-    jit = partial(jax.jit, donate_argnums=(0,), compiler_options=compiler_options)
-    if fuse_steps:
-        return jit(make_multi_step(train_step))
-    step = jit(lambda s, d, i, k, h: train_step(s, d[i], k, h))
-    reduce = jax.jit(mean_over_finite)
-
-    def run(state, data_u8, indices, key, hyper):
-        per_step = []
-        for row in indices:
-            state, metrics = step(state, data_u8, row, key, hyper)
-            per_step.append(metrics)
-        return state, reduce(jax.tree.map(lambda *v: jnp.stack(v), *per_step))
-
-    run.step = step  # exposed so tests can check it compiles once
-    return run
 
 
 def _check_same_model(workdir: str, config) -> None:
@@ -171,24 +70,33 @@ def train(config, workdir: str, dataset, *, make_validate=None):
     """Train `config` on `dataset` in `workdir`, resuming from its last checkpoint.
 
     Writes config.json (after a successful restore), metrics.jsonl and checkpoints/.
-    `make_validate(graphdef)`, if given, returns `validate(params) -> {name: float}` (or
+    `make_validate(graphdef)`, if given, returns `validate(variables) -> {name: float}` (or
     None), which runs at the first logged step at or after each multiple of
     `train.eval_every`, and at the last step; its values join that step's metrics line
     (e.g. `val_elbo`). The loop knows nothing else of evaluation.
-    Returns (graphdef, params).
+    Returns (graphdef, variables): variables = model.full_state(params, model_state), what
+    evaluation merges with the graphdef.
     """
     config_check.validate_config(config)
     config_check.validate_for_data(
-        config, dataset.shape, len(dataset.train_x), dataset.binary_inputs, len(dataset.test_x)
+        config,
+        make_spec(config, dataset.shape, len(dataset.train_x)),
+        dataset.binary_inputs,
+        len(dataset.test_x),
     )
     os.makedirs(workdir, exist_ok=True)
     _check_same_model(workdir, config)
 
-    graphdef, state, tx, objective, train_key = setup(config, dataset.shape)
+    graphdef, state, tx, objective, train_key = setup(config, dataset.shape, len(dataset.train_x))
     validate = make_validate(graphdef) if make_validate is not None else None
     hyper = hyper_from_config(config.hyper)
     step_fn = make_train_step(
-        graphdef, objective, tx, dynamic_binarize=config.data.binarize == "dynamic"
+        graphdef,
+        objective,
+        tx,
+        dynamic_binarize=config.data.binarize == "dynamic",
+        num_train=len(dataset.train_x),
+        batch_size=config.data.batch_size,
     )
     options = cpu_compiler_options() if config.train.cpu_tuning else None
     run_chunk = make_chunk_runner(step_fn, config.train.fuse_steps, options)
@@ -204,16 +112,18 @@ def train(config, workdir: str, dataset, *, make_validate=None):
         elif os.path.exists(metrics_path):
             os.remove(metrics_path)
         write_text_atomic(os.path.join(workdir, "config.json"), config.to_json(indent=2))
-        state = _loop(config, state, run_chunk, dataset, train_key, hyper, ckpt, validate)
+        state = _loop(
+            config, state, run_chunk, dataset, train_key, hyper, ckpt, validate, objective.progress
+        )
     finally:
         ckpt.close()
-    return graphdef, state.params
+    return graphdef, full_state(state.params, state.model_state)
 
 
-def _loop(config, state, run_chunk, dataset, train_key, hyper, ckpt, validate):
+def _loop(config, state, run_chunk, dataset, train_key, hyper, ckpt, validate, progress):
     tc, batch = config.train, config.data.batch_size
     metrics_path = os.path.join(os.path.dirname(ckpt.directory), "metrics.jsonl")
-    train_data = jax.device_put(dataset.train_x)
+    train_data = jax.device_put({"image": dataset.train_x, "label": dataset.train_y})
     step = int(state.step)
     last_saved = ckpt.latest_step()
     t0, done_at_t0 = time.time(), step
@@ -236,7 +146,7 @@ def _loop(config, state, run_chunk, dataset, train_key, hyper, ckpt, validate):
             )
         crossed = tc.eval_every and step // tc.eval_every > first // tc.eval_every
         if validate is not None and (crossed or step == tc.num_steps):
-            metrics.update(validate(state.params))
+            metrics.update(validate(full_state(state.params, state.model_state)))
         elapsed = time.time() - t0
         record = {
             "step": step,
@@ -248,15 +158,17 @@ def _loop(config, state, run_chunk, dataset, train_key, hyper, ckpt, validate):
         with open(metrics_path, "a") as f:
             f.write(json.dumps(record) + "\n")
         eta = elapsed / max(step - done_at_t0, 1) * (tc.num_steps - step)
-        print(_progress_line(step, tc.num_steps, metrics, rate, eta), flush=True)
+        print(_progress_line(step, tc.num_steps, metrics, progress, rate, eta), flush=True)
         if step % tc.checkpoint_every == 0 or step == tc.num_steps:
             ckpt.save(step, state)
             last_saved = step
     return state
 
 
-def _progress_line(step: int, num_steps: int, metrics: dict, rate: float, eta: float) -> str:
+def _progress_line(step, num_steps, metrics: dict, keys, rate: float, eta: float) -> str:
+    """The loss, the objective's progress metrics and any validation value just measured."""
     parts = [f"step {step:>6}/{num_steps}", f"loss {metrics['loss']:9.3f}"]
-    parts += [f"{k} {metrics[k]:9.3f}" for k in ("elbo", "kl", "val_elbo") if k in metrics]
+    shown = [*keys, *(f"val_{k}" for k in keys[:1])]
+    parts += [f"{k} {metrics[k]:9.3f}" for k in shown if k in metrics]
     parts += [f"{rate:9,.0f} ex/s", f"ETA {format_seconds(eta)}"]
     return " | ".join(parts)

@@ -4,6 +4,7 @@ classifier it runs on (training, caching, refusal of unlabelled data)."""
 import json
 import os
 import shutil
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -23,7 +24,8 @@ from vae_jax.evaluate.frechet import (
     sample_quality,
 )
 from vae_jax.likelihoods import gaussian
-from vae_jax.model import VAE
+from vae_jax.model import VAE, split_model
+from vae_jax.nets import classifier as classifier_net
 from vae_jax.priors.standard_normal import StandardNormal
 
 QUICK = dict(num_steps=200, batch_size=64)
@@ -95,9 +97,9 @@ def synthetic():
 
 @pytest.fixture(scope="module")
 def cached(synthetic, tmp_path_factory):
-    """A classifier trained once on synthetic data and cached; (classifier, cache_path)."""
+    """A classifier trained once on synthetic data and cached; (classifier, cache folder)."""
     _, ds = synthetic
-    path = str(tmp_path_factory.mktemp("clf") / "classifier.npz")
+    path = str(tmp_path_factory.mktemp("clf") / "classifier")
     clf = fc.get_classifier(
         ds.train_x,
         ds.train_y,
@@ -127,10 +129,11 @@ def test_classifier_trains_well_above_chance(cached, synthetic):
 def test_cache_round_trip_loads_without_training(cached, synthetic, monkeypatch):
     clf, path = cached
     _, ds = synthetic
-    with open(fc.meta_path(path)) as f:
+    with open(fc.record_path(path)) as f:
         record = json.load(f)
     assert record["dataset"] == "synthetic" and record["settings"]["num_steps"] == 200
     assert record["fingerprint"] == fc.data_fingerprint(ds.train_x, ds.train_y)
+    assert os.path.isdir(os.path.join(path, "checkpoints", "200"))  # an orbax checkpoint
 
     def no_training(*args, **kwargs):
         raise AssertionError("retrained although the cache was valid")
@@ -146,32 +149,38 @@ def test_cache_round_trip_loads_without_training(cached, synthetic, monkeypatch)
 
 def test_stale_or_corrupt_cache_retrains(cached, synthetic, tmp_path, monkeypatch):
     _, ds = synthetic
-    path = str(tmp_path / "stale.npz")  # a copy: the shared cache stays valid
-    for src, dst in ((cached[1], path), (fc.meta_path(cached[1]), fc.meta_path(path))):
-        shutil.copyfile(src, dst)
+    path = str(tmp_path / "stale")  # a copy: the shared cache stays valid
+    shutil.copytree(cached[1], path)
     calls = []
 
     def fake_train(images_u8, labels, key, **kwargs):
         calls.append(len(images_u8))
-        graphdef, params = nnx.split(fc._build(images_u8.shape[1:], 10, key))
+        graphdef, params, _ = split_model(classifier_net.build(images_u8.shape[1:], 10, key))
         return graphdef, params, {"train_seconds": 0.0, "final_train_loss": 2.3}
 
     monkeypatch.setattr(fc, "train_classifier", fake_train)
     with pytest.warns(UserWarning, match="other data or settings"):  # different key
         fc.get_classifier(ds.train_x, ds.train_y, cache_path=path, key=jax.random.key(1), **QUICK)
 
-    corrupt = str(tmp_path / "corrupt.npz")
-    with open(corrupt, "wb") as f:
-        f.write(b"not an npz file")
-    with open(fc.meta_path(corrupt), "w") as f:
-        f.write("{truncated")
-    with pytest.warns(UserWarning, match="corrupt.npz is unreadable"):
+    corrupt = str(tmp_path / "corrupt")  # a valid record over a damaged checkpoint
+    shutil.copytree(cached[1], corrupt)
+    for p in sorted(Path(corrupt, "checkpoints").rglob("*")):
+        if p.is_file() and p.stat().st_size > 0 and p.name != "_CHECKPOINT_METADATA":
+            p.write_bytes(b"not what orbax wrote")
+    with pytest.warns(UserWarning, match="corrupt is unreadable"):
         fc.get_classifier(
             ds.train_x, ds.train_y, cache_path=corrupt, key=jax.random.key(0), **QUICK
         )
-    assert calls == [len(ds.train_x)] * 2
-    fc.load_classifier(corrupt)  # the retrained classifier replaced the corrupt files
-    assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+    truncated = str(tmp_path / "truncated")  # a half-written record
+    shutil.copytree(cached[1], truncated)
+    Path(fc.record_path(truncated)).write_text("{truncated")
+    with pytest.warns(UserWarning, match="truncated is unreadable"):
+        fc.get_classifier(
+            ds.train_x, ds.train_y, cache_path=truncated, key=jax.random.key(0), **QUICK
+        )
+    assert calls == [len(ds.train_x)] * 3
+    fc.load_classifier(corrupt)  # the retrained classifier replaced the damaged files
+    assert not list(Path(tmp_path).rglob("*.tmp"))
 
 
 def test_unlabelled_data_is_refused(tmp_path):

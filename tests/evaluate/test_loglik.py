@@ -31,7 +31,7 @@ SHAPE, BATCH = (8, 8, 1), 16
 @pytest.fixture(scope="module")
 def mlp():
     c = apply_runlocal(base_config())
-    c.model.latent_dim, c.model.hidden_dims = 4, (32,)
+    c.model.latent_dim, c.model.mlp.hidden_dims = 4, (32,)
     return nnx.split(build_model(c.model, SHAPE, jax.random.key(0)))  # (graphdef, params)
 
 
@@ -175,7 +175,7 @@ def test_converges_to_exact_log_likelihood_of_linear_gaussian_vae():
         np.full(d, 0.2, np.float32),  # biased mean
         jnp.asarray(np.log(1.3 * np.sqrt(np.diag(post_cov))), jnp.float32),  # too wide, diagonal
     )
-    cfg = ml_collections.ConfigDict(dict(gaussian_scale=sigma, learn_scale=False, min_scale=1e-3))
+    cfg = ml_collections.ConfigDict(dict(scale=sigma, learn_scale=False, min_scale=1e-3))
     decoder = _LinearDecoder(w.astype(np.float32), b.astype(np.float32), shape)
     model = VAE(encoder, decoder, StandardNormal(d), "gaussian", gaussian.make(cfg))
     xs = jnp.asarray(x.reshape(n, *shape), jnp.float32)

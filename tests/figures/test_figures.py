@@ -16,7 +16,7 @@ from flax import nnx
 from PIL import Image
 
 from vae_jax.config_lib import apply_runlocal, base_config
-from vae_jax.data import load_dataset
+from vae_jax.data import CLASS_NAMES, load_dataset
 from vae_jax.figures import latent, plots
 from vae_jax.figures.grid import to_grid
 from vae_jax.model import build_model
@@ -32,7 +32,7 @@ def config():
     c.data.synthetic_size = 300
     c.data.val_size = 20
     c.data.binarize = "none"
-    c.model.hidden_dims = (16,)
+    c.model.mlp.hidden_dims = (16,)
     c.model.latent_dim = 3
     return c
 
@@ -46,7 +46,7 @@ def data(config):
 def _split(config, latent_dim=None, hidden_dims=None, seed=0):
     mc = config.model.copy_and_resolve_references()
     mc.latent_dim = latent_dim or mc.latent_dim
-    mc.hidden_dims = mc.hidden_dims if hidden_dims is None else hidden_dims
+    mc.mlp.hidden_dims = mc.mlp.hidden_dims if hidden_dims is None else hidden_dims
     return nnx.split(build_model(mc, (14, 14, 1), jax.random.key(seed)))
 
 
@@ -310,12 +310,15 @@ def test_attribute_vector_is_the_difference_of_class_means_under_a_linear_encode
     np.testing.assert_allclose(rows4[1], rows[0], atol=1e-6)
 
 
-def test_latent_arithmetic_defaults_and_missing_class(model, data, tmp_path):
-    assert latent.FASHION_MNIST_CLASSES[latent.SANDAL] == "Sandal"
-    assert latent.FASHION_MNIST_CLASSES[latent.SNEAKER] == "Sneaker"
+def test_latent_arithmetic_config_defaults_and_missing_class(model, data, tmp_path):
+    """The default edit is Fashion-MNIST's sandal (5) → sneaker (7), set in the config."""
+    c = base_config()
+    names = CLASS_NAMES["fashion_mnist"]
+    assert names[c.eval.arithmetic_source] == "Sandal"
+    assert names[c.eval.arithmetic_target] == "Sneaker"
     graphdef, params = model
     x, y = data
-    rows = latent.latent_arithmetic(str(tmp_path / "a.png"), graphdef, params, x, y, num=2)
+    rows = latent.latent_arithmetic(str(tmp_path / "a.png"), graphdef, params, x, y, 5, 7, num=2)
     np.testing.assert_allclose(rows[0], x[np.flatnonzero(y == 5)[:2]] / 255.0, atol=1e-6)
     with pytest.raises(ValueError, match="class 11"):
         latent.attribute_vector(np.zeros((3, 2)), np.array([0, 1, 1]), 0, 11)
@@ -362,7 +365,7 @@ def test_latent_scatter_one_panel_per_model(model, data, tmp_path):
     labels[:3] = -1  # unlabelled points are drawn grey
     encodings = {"autoencoder": (codes[:, :2], y), "VAE": (codes, labels), "1-D": (codes[:, :1], y)}
     path = plots.latent_scatter(
-        str(tmp_path / "s.png"), encodings, class_names=latent.FASHION_MNIST_CLASSES
+        str(tmp_path / "s.png"), encodings, class_names=CLASS_NAMES["fashion_mnist"]
     )
     _assert_matplotlib_png(path, panels=3)
     with pytest.raises(ValueError, match="empty"):

@@ -17,6 +17,22 @@ from vae_jax.data import idx
 from vae_jax.data.errors import DataError
 
 DEBIAN_FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
+# Label names, for legends and captions (Xiao et al. 2017 for Fashion-MNIST).
+CLASS_NAMES = {
+    "fashion_mnist": (
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ),
+    "mnist": tuple(str(d) for d in range(10)),
+}
 DEFAULT_DIRS = {"fashion_mnist": DEBIAN_FASHION_MNIST_DIR}
 TFDS_SPLITS = {"binarized_mnist": {"train": "train", "val": "validation", "test": "test"}}
 

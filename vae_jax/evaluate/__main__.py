@@ -17,6 +17,7 @@ from vae_jax import checkpoint
 from vae_jax.config_check import ConfigError
 from vae_jax.data import DataError, load_dataset
 from vae_jax.evaluate.run import autoencoder_config, evaluate_run, summary_lines, written_lines
+from vae_jax.model import full_state
 from vae_jax.state import setup
 
 FLAGS = flags.FLAGS
@@ -26,15 +27,20 @@ flags.mark_flag_as_required("workdir")
 
 
 def restore_params(config, workdir: str, data_shape):
-    """(graphdef, params, step) of the newest checkpoint in workdir."""
+    """(graphdef, variables, step) of the newest checkpoint in workdir; variables are the
+    params and the model state together (model.full_state)."""
     ckpt = checkpoint.Checkpointer(workdir)
-    step = ckpt.latest_step()
-    if step is None:
-        raise DataError(f"no checkpoint in {ckpt.directory}: train first (python -m vae_jax.main)")
-    graphdef, state, *_ = setup(config, data_shape)
-    params = ckpt.restore(state).params
-    ckpt.close()
-    return graphdef, params, step
+    try:
+        step = ckpt.latest_step()
+        if step is None:
+            raise DataError(
+                f"no checkpoint in {ckpt.directory}: train first (python -m vae_jax.main)"
+            )
+        graphdef, template, *_ = setup(config, data_shape)
+        state = ckpt.restore(template)
+    finally:
+        ckpt.close()
+    return graphdef, full_state(state.params, state.model_state), step
 
 
 def main(argv):

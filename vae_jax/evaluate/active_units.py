@@ -17,48 +17,50 @@ fixed reference, but its sum is not the ELBO's KL term.
 
 from __future__ import annotations
 
-from functools import partial
-
 import jax
 import numpy as np
-from flax import nnx
 
-from vae_jax.batching import map_padded_batches
-from vae_jax.data.transforms import to_unit_interval
+from vae_jax.apply import apply_batches, batch_fn
 
 
-@partial(jax.jit, static_argnums=(0,))
-def _batch_statistics(graphdef, params, x_u8, key):
-    model = nnx.merge(graphdef, params)
-    q = model.posterior(to_unit_interval(x_u8))  # DiagGaussian [B, D]
-    z = q.sample(key, 1)  # [1, B, D]: used only where the prior has no closed-form KL
+@batch_fn
+def _batch_statistics(model, x, key, layer):
+    q = model.posterior(x)  # DiagGaussian [B, D], or a pytree of them (several layers)
+    z = model.sample_latent(q, key, 1)  # [1, B, D]: used only where the KL has no closed form
+    ql = model.latent_layers(q)[layer]  # the layer these statistics describe
     return {
-        "loc": q.loc,
-        "log_scale": q.log_scale,
-        "kl_per_dim": q.kl_per_dim_to_standard_normal(),
-        "kl": model.kl(q, z)[0],  # [B] KL to the model's prior
+        "loc": ql.loc,
+        "log_scale": ql.log_scale,
+        "kl_per_dim": ql.kl_per_dim_to_standard_normal(),
+        "kl": model.kl(q, z)[0],  # [B] the whole model's KL to its prior
     }
 
 
 def posterior_statistics(
     graphdef,
-    params,
+    state,
     images_u8: np.ndarray,
     key: jax.Array,
     *,
     batch_size: int = 500,
+    layer: str = "z",
     progress: str | None = None,
 ) -> dict[str, np.ndarray]:
-    """q(z|x) over a data set: loc, log_scale and kl_per_dim (to N(0, I)), each [N, D], and
-    kl [N], the KL of q(z|x) to the model's prior (closed form where the prior has one, else
-    a one-sample estimate with batch i's key fold_in(key, i)).
+    """q(z|x) over a data set: loc, log_scale and kl_per_dim (to N(0, I)) of the latent
+    layer `layer` (model.latent_layers; "z" for a one-layer model), each [N, D], and kl [N],
+    the KL of the whole q(z|x) to the model's prior (closed form where the prior has one,
+    else a one-sample estimate with batch i's key fold_in(key, i)).
 
     The last batch is padded (one compilation) and the padding dropped.
     """
-    return map_padded_batches(
-        lambda i, x: _batch_statistics(graphdef, params, x, jax.random.fold_in(key, i)),
+    return apply_batches(
+        _batch_statistics,
+        graphdef,
+        state,
         images_u8,
         batch_size,
+        key=key,
+        static=(layer,),
         progress=progress,
     )
 
@@ -78,3 +80,8 @@ def active_units(loc: np.ndarray, threshold: float = 0.01) -> tuple[int, np.ndar
 def mean_kl_per_dim(kl_per_dim: np.ndarray) -> np.ndarray:
     """KL_d averaged over examples: [N, D] -> [D] (nats)."""
     return np.asarray(kl_per_dim, np.float64).mean(axis=0)
+
+
+def dims_by_kl(kl_per_dim: np.ndarray) -> np.ndarray:
+    """Dimension indices, largest KL first (ties keep index order). [D]"""
+    return np.argsort(-np.asarray(kl_per_dim, np.float64), kind="stable")

@@ -17,7 +17,12 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from vae_jax.evaluate.active_units import active_units, mean_kl_per_dim, posterior_statistics
+from vae_jax.evaluate.active_units import (
+    active_units,
+    dims_by_kl,
+    mean_kl_per_dim,
+    posterior_statistics,
+)
 from vae_jax.evaluate.mutual_info import mutual_information_bounds
 
 # Default thresholds. 0.01 is Burda et al.'s activity threshold; the same 0.01 nats marks a
@@ -106,7 +111,7 @@ def collapse_report(
         "num_active": num_dims - num_collapsed,
         "collapsed_dims": [int(i) for i in collapsed],
         "low_kl_dims": [int(i) for i in np.flatnonzero(kl < kl_threshold)],
-        "dims_by_kl": [int(i) for i in np.argsort(-kl, kind="stable")],  # most KL first
+        "dims_by_kl": [int(i) for i in dims_by_kl(kl)],  # most KL first
         "kl_per_dim": [float(v) for v in kl],
         "total_kl": float(kl.sum()),
         "mutual_info": mi,
@@ -125,16 +130,25 @@ def diagnose_collapse(
     activity_threshold: float = ACTIVITY_THRESHOLD,
     kl_threshold: float = KL_THRESHOLD,
     mi_threshold: float = MI_THRESHOLD,
+    layer: str = "z",
     progress: str | None = None,
 ) -> dict:
-    """posterior_statistics → active_units → mutual_information_bounds → collapse_report.
+    """posterior_statistics → active_units → mutual_information_bounds → collapse_report,
+    for the latent layer `layer` (model.latent_layers; "z" for a one-layer model).
 
-    Returns the report plus "activity_threshold" and "au_variances" [D] (Cov_x of μ_d).
-    The mean KL to the model's prior (an upper bound on I(x; z)) comes from the same pass.
+    Returns the report plus "layer", "activity_threshold" and "au_variances" [D] (Cov_x of
+    μ_d). The mean KL to the model's prior (an upper bound on I(x; z)) comes from the same
+    pass; with several layers it bounds I(x; all layers).
     """
     stats_key, mi_key = jax.random.split(key)
     stats = posterior_statistics(
-        graphdef, params, images_u8, stats_key, batch_size=batch_size, progress=progress
+        graphdef,
+        params,
+        images_u8,
+        stats_key,
+        batch_size=batch_size,
+        layer=layer,
+        progress=progress,
     )
     _, mask, variances = active_units(stats["loc"], activity_threshold)
     mi = mutual_information_bounds(
@@ -152,6 +166,7 @@ def diagnose_collapse(
     )
     return {
         **report,
+        "layer": layer,
         "activity_threshold": activity_threshold,
         "au_variances": [float(v) for v in variances],
     }

@@ -17,16 +17,13 @@ samples of the same distribution is > 0) is shown by the real-vs-real reference 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from functools import partial
+from collections.abc import Iterator
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import nnx
 
-from vae_jax.batching import pad_batch
-from vae_jax.data.transforms import to_unit_interval
+from vae_jax.apply import apply_batches, batch_fn, generate_batches
 from vae_jax.evaluate.feature_classifier import TrainedClassifier, features
 from vae_jax.progress import Progress
 
@@ -91,28 +88,22 @@ def feature_frechet_distance(
     return frechet_distance(*real_stats, *fake_stats)
 
 
-@partial(jax.jit, static_argnums=(0, 3, 4))
-def _sample_batch(graphdef, params, key, num: int, mean: bool):
-    images = nnx.merge(graphdef, params).sample(key, num, mean=mean)  # [n, H, W, C]
-    return jnp.clip(images, 0.0, 1.0)
+@batch_fn
+def _sample_batch(model, x, key, num: int, mean: bool):
+    del x
+    return jnp.clip(model.sample(key, num, mean=mean), 0.0, 1.0)  # [num, H, W, C]
 
 
-@partial(jax.jit, static_argnums=(0,))
-def _reconstruct_batch(graphdef, params, x_u8):
-    x = to_unit_interval(x_u8)
-    return jnp.clip(nnx.merge(graphdef, params).reconstruct(x), 0.0, 1.0)  # [B, H, W, C]
+@batch_fn
+def _reconstruct_batch(model, x, key):
+    del key
+    return jnp.clip(model.reconstruct(x), 0.0, 1.0)  # [B, H, W, C]
 
 
 def _stats_of_batches(classifier, batches: Iterator[np.ndarray], batch_size: int):
     """Gaussian stats of the features of generated image batches (never all held at once)."""
     feats = [features(classifier, b, batch_size) for b in batches]
     return gaussian_stats(np.concatenate(feats))
-
-
-def _model_batches(fn: Callable, total: int, batch_size: int) -> Iterator[np.ndarray]:
-    """fn(i) for the batches i covering `total` items; the last batch is trimmed."""
-    for i, start in enumerate(range(0, total, batch_size)):
-        yield np.asarray(fn(i))[: min(batch_size, total - start)]
 
 
 def sample_quality(
@@ -166,21 +157,14 @@ def sample_quality(
     real_stats = gaussian_stats(features(classifier, test_images_u8, batch_size))
     tick(1)
 
-    draw = lambda i: _sample_batch(
-        graphdef, params, jax.random.fold_in(sample_key, i), batch_size, mean
+    draws = generate_batches(
+        _sample_batch, graphdef, params, num_samples, batch_size, sample_key, static=(mean,)
     )
-    sample_stats = _stats_of_batches(
-        classifier, _model_batches(draw, num_samples, batch_size), batch_size
-    )
+    sample_stats = _stats_of_batches(classifier, draws, batch_size)
     tick(2)
 
-    def recon(i):
-        chunk = pad_batch(encoder_inputs_u8[i * batch_size : (i + 1) * batch_size], batch_size)
-        return _reconstruct_batch(graphdef, params, jnp.asarray(chunk))
-
-    recon_stats = _stats_of_batches(
-        classifier, _model_batches(recon, n_test, batch_size), batch_size
-    )
+    recons = apply_batches(_reconstruct_batch, graphdef, params, encoder_inputs_u8, batch_size)
+    recon_stats = gaussian_stats(features(classifier, recons, batch_size))
     tick(3)
 
     info = classifier.info

@@ -21,16 +21,12 @@ estimate therefore depends on (key, chunk_size), and its distribution on K only.
 from __future__ import annotations
 
 import math
-from functools import partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import nnx
 
-from vae_jax.batching import map_padded_batches
-from vae_jax.cpu_tuning import tuned_jit
-from vae_jax.data.transforms import to_unit_interval
+from vae_jax.apply import apply_batches, batch_fn
 
 # The fastest chunk (or tied for fastest) for the 784-512-256-20 MLP VAE at K = 5000 and 100
 # images per batch on a 2-core CPU, with and without vae_jax.cpu_tuning; chunks of 25-250 are
@@ -41,8 +37,8 @@ DEFAULT_CHUNK_SIZE = 50
 
 def _log_weights(model, q, x: jax.Array, key: jax.Array, n: int) -> jax.Array:
     """log p(x|z) + log p(z) − log q(z|x) for n fresh draws z ~ q(z|x). [n, B]"""
-    z = q.sample(key, n)  # [n, B, D]
-    return model.log_px(x, z) + model.log_prior(z) - q.log_prob(z)
+    z = model.sample_latent(q, key, n)  # [n, B, D] (a pytree of them for several layers)
+    return model.log_px(x, z) + model.log_prior(z) - model.log_posterior(q, z)
 
 
 def _accumulate(carry, log_w):
@@ -68,8 +64,8 @@ def importance_log_likelihood(
     chunk_size = min(chunk_size, num_samples)
     num_chunks, remainder = divmod(num_samples, chunk_size)
     q = model.posterior(x)  # DiagGaussian [B, D]
-    batch = q.loc.shape[0]
-    init = (jnp.full((batch,), -jnp.inf, q.loc.dtype), jnp.zeros((batch,), q.loc.dtype))
+    batch = x.shape[0]
+    init = (jnp.full((batch,), -jnp.inf, jnp.float32), jnp.zeros((batch,), jnp.float32))
 
     def body(carry, i):
         log_w = _log_weights(model, q, x, jax.random.fold_in(key, i), chunk_size)
@@ -83,15 +79,15 @@ def importance_log_likelihood(
     return m + jnp.log(s) - math.log(num_samples)
 
 
-@partial(tuned_jit, static_argnums=(0, 4, 5))
-def _batch_log_likelihood(graphdef, params, x_u8, key, num_samples, chunk_size):
-    x = to_unit_interval(x_u8)  # the split holds a fixed binary draw: the key is z's only
-    return importance_log_likelihood(nnx.merge(graphdef, params), x, key, num_samples, chunk_size)
+@batch_fn(tuned=True)
+def _batch_log_likelihood(model, x, key, num_samples, chunk_size):
+    # The split holds a fixed binary draw (or the data themselves): the key is z's only.
+    return importance_log_likelihood(model, x, key, num_samples, chunk_size)
 
 
 def dataset_log_likelihood(
     graphdef,
-    params,
+    state,
     images_u8: np.ndarray,
     key: jax.Array,
     *,
@@ -106,12 +102,14 @@ def dataset_log_likelihood(
     The key of batch i is fold_in(key, i), so the result is a function of the key (and of
     batch_size and chunk_size, since ε is drawn as [chunk, batch, D] blocks) alone.
     """
-    return map_padded_batches(
-        lambda i, x: _batch_log_likelihood(
-            graphdef, params, x, jax.random.fold_in(key, i), num_samples, chunk_size
-        ),
+    return apply_batches(
+        _batch_log_likelihood,
+        graphdef,
+        state,
         images_u8,
         batch_size,
+        key=key,
+        static=(num_samples, chunk_size),
         progress=progress,
     )
 

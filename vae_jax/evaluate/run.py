@@ -16,9 +16,11 @@ import os
 import jax
 import numpy as np
 
+from vae_jax.data import CLASS_NAMES
 from vae_jax.evaluate.elbo import dataset_elbo
 from vae_jax.evaluate.loglik import dataset_log_likelihood, summarize_log_likelihood
 from vae_jax.files import write_json_atomic
+from vae_jax.state import make_objective, make_spec
 
 # Independent key streams for evaluation, folded out of the run's seed. The feature
 # classifier uses a fixed key instead, so every run of a data set shares one cached classifier.
@@ -81,7 +83,9 @@ def encoded_description(dataset) -> str:
 def run_info(config, dataset, step: int | None = None) -> dict:
     """What was trained, for the report's headline and eval.json."""
     mc = config.model
-    arch = f"{mc.net} {tuple(mc.hidden_dims)}" if mc.net == "mlp" else f"{mc.net}"
+    net = mc[mc.net]
+    widths = net.get("hidden_dims", net.get("channels"))
+    arch = mc.net if widths is None else f"{mc.net} {tuple(widths)}"
     return {
         "data": dataset.name,
         "data_description": dataset.description,
@@ -209,7 +213,7 @@ def sample_quality_summary(config, dataset, graphdef, params) -> dict:
     cache_dir = config.eval.classifier_dir or os.path.expanduser("~/.cache/vae_jax")
     steps = config.eval.classifier_steps  # in the name: runlocal's short one is kept apart
     fingerprint = feature_classifier.data_fingerprint(dataset.train_raw, dataset.train_y)[:10]
-    cache = os.path.join(cache_dir, f"classifier_{dataset.name}_{steps}steps_{fingerprint}.npz")
+    cache = os.path.join(cache_dir, f"classifier_{dataset.name}_{steps}steps_{fingerprint}")
     classifier = feature_classifier.get_classifier(
         dataset.train_raw,
         dataset.train_y,
@@ -322,7 +326,7 @@ def write_figures(config, workdir, dataset, graphdef, params, collapse, baseline
     )
     labels = dataset.test_y
     src, dst = config.eval.arithmetic_source, config.eval.arithmetic_target
-    names = latent.FASHION_MNIST_CLASSES if dataset.name == "fashion_mnist" else None
+    names = CLASS_NAMES.get(dataset.name)
     name = lambda c: f"{c} ({names[c]})" if names is not None and c < len(names) else str(c)
     if (labels == src).any() and (labels == dst).any():
         latent.latent_arithmetic(
@@ -405,11 +409,14 @@ def evaluate_run(
     step: int | None = None,
 ) -> dict:
     """All numbers and figures for a trained model; writes eval.json and report.html.
-    `baseline` is the plain autoencoder's (graphdef, params), if one was trained."""
+    `params` is the model's whole variable state (model.full_state: params and batch
+    statistics); `baseline` the plain autoencoder's (graphdef, state), if one was trained.
+    What the objective is (deterministic, a bound) decides what is measured."""
     from vae_jax import report
     from vae_jax.evaluate.collapse import diagnose_collapse
 
-    deterministic = config.objective.name == "autoencoder"
+    objective = make_objective(config, make_spec(config, dataset.shape, len(dataset.train_x)))
+    deterministic = objective.deterministic
     print("Evaluating", flush=True)
     results = {
         "run": run_info(config, dataset, step),
@@ -418,7 +425,7 @@ def evaluate_run(
     validation = validation_summary(workdir, len(dataset.val_x))
     if validation:
         results["validation"] = validation
-    if deterministic or not config.eval.diagnostics:
+    if not objective.bound or not config.eval.diagnostics:
         figs = write_core_figures(config, workdir, dataset, graphdef, params)
         results["figures"] = [{"file": os.path.basename(p), "caption": c} for p, c in figs]
         write_json_atomic(os.path.join(workdir, "eval.json"), results)

@@ -31,43 +31,29 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from vae_jax.batching import map_padded_batches
-from vae_jax.data.transforms import to_unit_interval
+from vae_jax.apply import apply_batches, batch_fn
+from vae_jax.evaluate.active_units import dims_by_kl
 from vae_jax.figures.grid import save_grid, save_labelled_grid
 
-FASHION_MNIST_CLASSES = (
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-)
-SANDAL, SNEAKER = 5, 7
 INTERPOLATION_METHODS = ("linear", "slerp")
 
 
 # ----------------------------------------------------------------------------- encode / decode
 
 
-@partial(jax.jit, static_argnums=0)
-def _encode_batch(graphdef, params, x_u8: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """uint8 [B, H, W, C] -> (μ(x) [B, D], per-dimension KL to N(0, I) [B, D])."""
-    x = to_unit_interval(x_u8)
-    q = nnx.merge(graphdef, params).posterior(x)
+@batch_fn
+def _encode_batch(model, x, key):
+    """x [B, H, W, C] -> (μ(x) [B, D], per-dimension KL to N(0, I) [B, D]) of the first
+    latent layer (the only one of the models built here)."""
+    del key
+    q = next(iter(model.latent_layers(model.posterior(x)).values()))
     return q.loc, q.kl_per_dim_to_standard_normal()
 
 
 def _encode(graphdef, params, images_u8: np.ndarray, batch_size: int):
     """Batched `_encode_batch` over [N, ...]; the last batch is padded (one compilation)."""
-    batch_size = max(1, min(batch_size, len(images_u8)))  # no images: map_padded_batches raises
-    return map_padded_batches(
-        lambda _, x: _encode_batch(graphdef, params, x), images_u8, batch_size
-    )
+    batch_size = max(1, min(batch_size, len(images_u8)))  # no images: apply_batches raises
+    return apply_batches(_encode_batch, graphdef, params, images_u8, batch_size)
 
 
 def encode_means(graphdef, params, images_u8: np.ndarray, batch_size: int = 500) -> np.ndarray:
@@ -86,15 +72,15 @@ def average_kl_per_dim(
     return _encode(graphdef, params, images_u8, batch_size)[1].mean(axis=0)
 
 
-@partial(jax.jit, static_argnums=0)
-def _decode_mean_jit(graphdef, params, z: jax.Array) -> jax.Array:
-    model = nnx.merge(graphdef, params)
+@batch_fn
+def _decode_mean(model, z, key):
+    del key
     return model.likelihood.mean(model.decode(z))
 
 
 def decode_mean(graphdef, params, z: np.ndarray) -> np.ndarray:
     """E[x | z] for codes z [..., D] -> images [..., H, W, C] in [0, 1] (numpy)."""
-    return np.asarray(_decode_mean_jit(graphdef, params, jnp.asarray(z, jnp.float32)))
+    return np.asarray(_decode_mean(graphdef, params, jnp.asarray(z, jnp.float32), None))
 
 
 def _as_float_images(images_u8: np.ndarray) -> np.ndarray:
@@ -253,11 +239,6 @@ def traversals(
     return images, np.asarray(dims)
 
 
-def dims_by_kl(kl_per_dim: np.ndarray) -> np.ndarray:
-    """Dimension indices, largest KL first (ties keep index order). [D]"""
-    return np.argsort(-np.asarray(kl_per_dim, np.float64), kind="stable")
-
-
 # ----------------------------------------------------------------------------- 2-D manifold
 
 
@@ -296,8 +277,7 @@ def manifold_2d(
     `kl_per_dim` when dims is None, and every other coordinate stays at the prior mean 0.
     Returns the images [n, n, H, W, C].
     """
-    model = nnx.merge(graphdef, params)
-    latent_dim = model.prior.latent_dim
+    latent_dim = nnx.merge(graphdef, params).latent_dim
     if dims is None:
         if latent_dim == 2:
             dims = (0, 1)
@@ -338,8 +318,8 @@ def latent_arithmetic(
     params,
     images_u8: np.ndarray,
     labels: np.ndarray,
-    source_class: int = SANDAL,
-    target_class: int = SNEAKER,
+    source_class: int,
+    target_class: int,
     num: int = 8,
     strength: float = 1.0,
     display_u8: np.ndarray | None = None,
@@ -348,9 +328,10 @@ def latent_arithmetic(
 
     v = `attribute_vector` over the posterior means of all of `images_u8` [N, H, W, C]
     (typically the test set, as the encoder sees it); the first `num` examples of the
-    source class are decoded at μ(x) + strength·v. The default on Fashion-MNIST adds
-    "sneaker minus sandal" to sandals. Rows: [the originals from `display_u8`, if given],
-    encoded inputs, reconstructions E[x|μ(x)], edits. Returns the rows [R, num, H, W, C].
+    source class are decoded at μ(x) + strength·v (the config's default on Fashion-MNIST
+    adds "sneaker minus sandal" to sandals, eval.arithmetic_source/target). Rows: [the
+    originals from `display_u8`, if given], encoded inputs, reconstructions E[x|μ(x)],
+    edits. Returns the rows [R, num, H, W, C].
     """
     codes = encode_means(graphdef, params, images_u8)  # [N, D]
     v = attribute_vector(codes, labels, source_class, target_class)  # [D]

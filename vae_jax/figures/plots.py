@@ -25,6 +25,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from vae_jax.evaluate.active_units import dims_by_kl
 from vae_jax.figures.latent import encode_means
 
 __all__ = ["DPI", "PANEL_SIZE", "encode_means", "latent_scatter", "pca_2d", "training_curves"]
@@ -188,8 +189,9 @@ def training_curves(path: str, metrics_jsonl_path: str) -> str:
         final = kl[-1]  # [D]
         rank = np.argsort(np.argsort(final, kind="stable"), kind="stable")  # 0 = smallest
         cmap = matplotlib.colormaps["viridis"]
-        named = set(np.argsort(-final, kind="stable")[:_LEGEND_DIMS].tolist())
-        for j in np.argsort(-final, kind="stable"):
+        order = dims_by_kl(final)
+        named = set(order[:_LEGEND_DIMS].tolist())
+        for j in order:
             colour = cmap(rank[j] / max(kl.shape[1] - 1, 1))
             label = f"$z_{{{j}}}$ ({final[j]:.2f})" if j in named else None
             axes[2].plot(steps, kl[:, j], color=colour, lw=1.2, label=label)

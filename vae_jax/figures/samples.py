@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from functools import partial
-
-import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import nnx
 
+from vae_jax.apply import batch_fn
 from vae_jax.figures.grid import save_grid, save_labelled_grid
 
 
@@ -27,7 +24,7 @@ def reconstructions(
     first row for reference only. Returns the rows [R, ncols, H, W, C].
     """
     x = jnp.asarray(images_u8[:ncols], jnp.float32) / 255.0
-    recon = np.asarray(_reconstruct(graphdef, params, x))
+    recon = np.asarray(_reconstruct(graphdef, params, x, None))
     rows, labels = [np.asarray(x), recon], ["encoded input", "E[x | z = μ(x)]"]
     if display_u8 is not None:
         rows.insert(0, np.asarray(display_u8[:ncols], np.float32) / 255.0)
@@ -37,18 +34,20 @@ def reconstructions(
     return rows
 
 
-@partial(jax.jit, static_argnums=0)
-def _reconstruct(graphdef, params, x):
-    return nnx.merge(graphdef, params).reconstruct(x)
+@batch_fn
+def _reconstruct(model, x, key):
+    del key
+    return model.reconstruct(x)
+
+
+@batch_fn
+def _draw(model, x, key, num: int, temperature: float):
+    del x
+    return model.sample(key, num, mean=True, temperature=temperature)
 
 
 def samples(path: str, graphdef, params, key, num: int = 64, temperature: float = 1.0):
-    """E[x|z] for z ~ N(0, T²I) when the prior is standard normal; T = 1 is the prior."""
-    model = nnx.merge(graphdef, params)
-
-    @jax.jit
-    def draw(model, key):
-        z = temperature * model.prior.sample(key, num, encoder=model.encoder)
-        return model.likelihood.mean(model.decode(z))
-
-    save_grid(path, np.asarray(draw(model, key)), ncols=int(np.sqrt(num)) or 1)
+    """E[x|z] for z from the prior at temperature T (model.sample: the prior defines what
+    T means; for N(0, I) it is N(0, T²I)); T = 1 is the prior itself."""
+    images = _draw(graphdef, params, None, key, num, float(temperature))
+    save_grid(path, np.asarray(images), ncols=int(np.sqrt(num)) or 1)

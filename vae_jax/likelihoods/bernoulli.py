@@ -10,6 +10,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from vae_jax.components import Component
 from vae_jax.likelihoods.base import Likelihood, sum_event
 
 
@@ -27,6 +28,9 @@ def _sample(key: jax.Array, logits: jax.Array) -> jax.Array:
     return jax.random.bernoulli(key, jax.nn.sigmoid(logits)).astype(logits.dtype)
 
 
-def make(model_config=None) -> Likelihood:
-    del model_config
+def make(section=None, spec=None) -> Likelihood:
+    del section, spec
     return Likelihood("bernoulli", 1, _log_prob, _mean, _sample)
+
+
+COMPONENT = Component(make)

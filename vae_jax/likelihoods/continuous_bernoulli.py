@@ -69,6 +69,7 @@ import math
 import jax
 import jax.numpy as jnp
 
+from vae_jax.components import Component
 from vae_jax.likelihoods.base import Likelihood, sum_event
 
 _LOG_NORM_SERIES_BELOW = 0.5  # |l| below which log C uses its Taylor series
@@ -129,6 +130,9 @@ def _sample(key: jax.Array, logits: jax.Array) -> jax.Array:
     return jnp.where(positive, 1.0 - y, y)
 
 
-def make(model_config=None) -> Likelihood:
-    del model_config
+def make(section=None, spec=None) -> Likelihood:
+    del section, spec
     return Likelihood("continuous_bernoulli", 1, _log_prob, _mean, _sample)
+
+
+COMPONENT = Component(make)

@@ -1,10 +1,11 @@
 """Gaussian likelihood N(x; μ(z), σ²) for continuous data (Kingma & Welling 2013, App. C.2).
 
-Two variants, chosen by `model.learn_scale`:
-- fixed σ = `model.gaussian_scale` (σ = 1 is the MSE loss up to a constant: ½‖x − μ‖² + D/2·log 2π);
+Two variants, chosen by `model.gaussian.learn_scale`:
+- fixed σ = `model.gaussian.scale` (σ = 1 is the MSE loss up to a constant:
+  ½‖x − μ‖² + D/2·log 2π);
 - learned per-pixel σ: the decoder emits [μ, raw] per channel and
-  log σ = m + softplus(raw − m) with m = log(`model.min_scale`), a smooth floor that stops
-  σ → 0 from sending the likelihood to +∞ on pixels that are constant in the data.
+  log σ = m + softplus(raw − m) with m = log(`model.gaussian.min_scale`), a smooth floor
+  that stops σ → 0 from sending the likelihood to +∞ on pixels that are constant in the data.
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 
+from vae_jax.components import Component
+from vae_jax.errors import fail
 from vae_jax.likelihoods.base import Likelihood, sum_event
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -42,11 +46,15 @@ def _sample(key, out, *, learned, log_scale_fixed, log_min):
     return mu + jnp.exp(log_scale) * jax.random.normal(key, mu.shape, mu.dtype)
 
 
-def make(model_config=None) -> Likelihood:
-    learned = bool(getattr(model_config, "learn_scale", False))
-    scale = float(getattr(model_config, "gaussian_scale", 1.0))
-    min_scale = float(getattr(model_config, "min_scale", 1e-3))
-    kw = dict(learned=learned, log_scale_fixed=math.log(scale), log_min=math.log(min_scale))
+def make(section=None, spec=None) -> Likelihood:
+    del spec
+    section = defaults() if section is None else section
+    learned = bool(section.learn_scale)
+    kw = dict(
+        learned=learned,
+        log_scale_fixed=math.log(section.scale),
+        log_min=math.log(section.min_scale),
+    )
     return Likelihood(
         "gaussian",
         2 if learned else 1,
@@ -54,3 +62,21 @@ def make(model_config=None) -> Likelihood:
         partial(_mean, **kw),
         partial(_sample, **kw),
     )
+
+
+def defaults() -> ml_collections.ConfigDict:
+    c = ml_collections.ConfigDict()
+    c.scale = 1.0  # fixed σ (1.0 = the MSE loss up to a constant)
+    c.learn_scale = False  # the decoder also outputs a per-pixel σ
+    c.min_scale = 1e-3  # floor of a learned σ
+    return c
+
+
+def validate(section, spec=None) -> None:
+    del spec
+    for name in ("scale", "min_scale"):
+        if not section[name] > 0:
+            fail(f"model.gaussian.{name}", section[name], "must be > 0")
+
+
+COMPONENT = Component(make, defaults, validate)

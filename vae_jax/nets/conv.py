@@ -15,9 +15,12 @@ from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 from flax import nnx
 
+from vae_jax.components import Component, Spec
 from vae_jax.distributions import DiagGaussian
+from vae_jax.errors import check_choice, check_positive_int, check_positive_ints, fail
 from vae_jax.nets.activations import ACTIVATIONS
 
 MAX_FINAL_SIDE = 8
@@ -107,3 +110,39 @@ class ConvDecoder(nnx.Module):
             h = act(depth_to_space(upconv(h)))
         out = self.out(h)
         return out.reshape(*lead, *out.shape[1:])
+
+
+def make(section, spec: Spec):
+    out_shape = (*spec.data_shape[:-1], spec.data_shape[-1] * spec.num_params)
+    chans, hidden, act = tuple(section.channels), section.hidden_dim, section.activation
+    rngs = nnx.Rngs(params=spec.key)
+    return (
+        ConvEncoder(spec.data_shape, spec.latent_dim, chans, hidden, act, rngs=rngs),
+        ConvDecoder(out_shape, spec.latent_dim, chans, hidden, act, rngs=rngs),
+    )
+
+
+def defaults() -> ml_collections.ConfigDict:
+    c = ml_collections.ConfigDict()
+    c.channels = (32, 64)  # channels per stride-2 stage (the last one repeats)
+    c.hidden_dim = 256
+    c.activation = "relu"
+    return c
+
+
+def validate(section, spec: Spec | None = None) -> None:
+    check_positive_ints(section, "channels", "model.conv")
+    check_positive_int(section, "hidden_dim", "model.conv")
+    check_choice(section, "activation", "model.conv", ACTIVATIONS)
+    if spec is not None:
+        h, w = spec.data_shape[0], spec.data_shape[1]
+        if h != w or conv_stages(h) is None:
+            fail(
+                "model.net",
+                "conv",
+                f"the conv net cannot take {h}×{w} images: it needs square images whose side "
+                "halves down to at most 8 (e.g. 28, 32, 64); use model.net='mlp'",
+            )
+
+
+COMPONENT = Component(make, defaults, validate)

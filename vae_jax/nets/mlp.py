@@ -7,9 +7,12 @@ from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 from flax import nnx
 
+from vae_jax.components import Component, Spec
 from vae_jax.distributions import DiagGaussian
+from vae_jax.errors import check_choice, check_positive_ints
 from vae_jax.nets.activations import ACTIVATIONS
 
 
@@ -52,3 +55,28 @@ class MLPDecoder(nnx.Module):
         for layer in self.hidden:
             h = act(layer(h))
         return self.out(h).reshape(*z.shape[:-1], *self.output_shape)
+
+
+def make(section, spec: Spec):
+    out_shape = (*spec.data_shape[:-1], spec.data_shape[-1] * spec.num_params)
+    hidden, act, rngs = tuple(section.hidden_dims), section.activation, nnx.Rngs(params=spec.key)
+    return (
+        MLPEncoder(spec.data_shape, spec.latent_dim, hidden, act, rngs=rngs),
+        MLPDecoder(out_shape, spec.latent_dim, hidden, act, rngs=rngs),
+    )
+
+
+def defaults() -> ml_collections.ConfigDict:
+    c = ml_collections.ConfigDict()
+    c.hidden_dims = (512, 256)  # encoder widths; the decoder mirrors them
+    c.activation = "relu"
+    return c
+
+
+def validate(section, spec=None) -> None:
+    del spec
+    check_positive_ints(section, "hidden_dims", "model.mlp", allow_empty=True)
+    check_choice(section, "activation", "model.mlp", ACTIVATIONS)
+
+
+COMPONENT = Component(make, defaults, validate)

@@ -1,14 +1,12 @@
-"""Objective registry: name -> make(objective_config, reduction) -> objective.
-
-An objective is a pure function (model, x [B, ...], key, hyper: Hyper) -> (loss, metrics),
-with metrics a dict of scalars holding at least loss, elbo, log_px and kl.
-"""
+"""Objective registry: name -> Component (vae_jax/components.py); `make` returns an
+Objective (objectives/base.py): a pure loss(model, batch, key, ctx) and what it is."""
 
 from vae_jax.objectives import autoencoder, elbo
+from vae_jax.objectives.base import Context, Objective
 
 OBJECTIVES = {
-    "elbo": elbo.make,
-    "autoencoder": autoencoder.make,
+    "elbo": elbo.COMPONENT,
+    "autoencoder": autoencoder.COMPONENT,
 }
 
-__all__ = ["OBJECTIVES"]
+__all__ = ["OBJECTIVES", "Context", "Objective"]

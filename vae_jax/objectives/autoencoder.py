@@ -3,26 +3,28 @@
 Loss = −log p_θ(x | z = μ_φ(x)), i.e. reconstruction only (binary cross-entropy for the
 Bernoulli likelihood, MSE for the unit Gaussian). No KL and no sampling, so its latent
 space is not regularised towards the prior; that contrast is the point of the baseline.
-Its `elbo` metric is the reconstruction term alone (kl = 0): it is not a bound on log p(x).
+It logs `log_px` only, and tells evaluation that it is deterministic and not a bound.
 """
 
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 
-from vae_jax.hyper import Hyper
-from vae_jax.objectives.elbo import batch_reduce
+from vae_jax.components import Component, Spec
+from vae_jax.objectives.base import Context, Objective, batch_reduce
 
 
-def make(objective_config, reduction: str = "mean"):
-    del objective_config
+def make(section, spec: Spec) -> Objective:
+    del section
 
-    def autoencoder(model, x: jax.Array, key: jax.Array, hyper: Hyper):
-        del key, hyper
+    def loss(model, batch, key: jax.Array, ctx: Context):
+        del key, ctx
+        x = batch["x"]
         log_px = model.log_px(x, model.posterior(x).loc)  # [B]
-        loss = batch_reduce(-log_px, reduction)
-        zero = jnp.zeros(())
-        return loss, {"loss": loss, "log_px": log_px.mean(), "kl": zero, "elbo": log_px.mean()}
+        value = batch_reduce(-log_px, spec.reduction)
+        return value, {"loss": value, "log_px": log_px.mean()}
 
-    return autoencoder
+    return Objective(loss, deterministic=True, bound=False, progress=("log_px",))
+
+
+COMPONENT = Component(make)

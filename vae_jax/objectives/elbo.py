@@ -7,14 +7,22 @@ Kingma & Welling 2013, eq. (7); β-VAE weighting from Higgins et al. 2017:
 The KL is analytic when the prior allows it (model.kl), else a Monte Carlo estimate from
 the same samples. With β = 1 this is the ELBO ≤ log p(x); the reported `elbo` metric is
 always the β = 1 bound, whatever β the loss uses.
+
+KL warm-up (Bowman et al. 2016; Sønderby et al. 2016), a remedy for posterior collapse:
+the KL weight rises linearly from 0 to β over `kl_warmup_steps` steps, or over
+`kl_warmup_epochs` epochs of the N training examples (step · B / N), reading the step and N
+from the objective's Context. When warm-up is on, the weight used is logged as `beta`.
 """
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 
-from vae_jax.hyper import Hyper
+from vae_jax.components import Component, Spec
+from vae_jax.errors import check_positive_int, fail
+from vae_jax.objectives.base import Context, Objective, batch_reduce
 
 
 def elbo_terms(
@@ -28,7 +36,7 @@ def elbo_terms(
         log_px = model.log_px(x, q.loc)
         kl = jnp.zeros_like(log_px)
         return {"log_px": log_px, "kl": kl, "elbo": log_px, "kl_per_dim": jnp.zeros_like(q.loc)}
-    z = q.sample(key, num_samples)  # [L, B, D]
+    z = model.sample_latent(q, key, num_samples)  # [L, B, D]
     log_px = model.log_px(x, z).mean(axis=0)  # [B]
     kl = model.kl(q, z).mean(axis=0)  # [B]
     return {
@@ -39,19 +47,48 @@ def elbo_terms(
     }
 
 
-def make(objective_config, reduction: str = "mean"):
-    """Bind the sample count (it sets shapes) and the batch reduction; return the objective."""
-    num_samples = int(objective_config.num_samples)
+def kl_weight(section, ctx: Context) -> jax.Array | float:
+    """β times the warm-up factor min(1, step / steps) and/or min(1, epoch / epochs)."""
+    weight = ctx.hyper.beta
+    if section.kl_warmup_steps:
+        weight = weight * jnp.minimum(1.0, ctx.step / section.kl_warmup_steps)
+    if section.kl_warmup_epochs:
+        weight = weight * jnp.minimum(1.0, ctx.epoch / section.kl_warmup_epochs)
+    return weight
 
-    def elbo(model, x: jax.Array, key: jax.Array, hyper: Hyper):
-        t = elbo_terms(model, x, key, num_samples)
-        per_example = -(t["log_px"] - hyper.beta * t["kl"])  # [B]
-        loss = batch_reduce(per_example, reduction)
+
+def make(section, spec: Spec) -> Objective:
+    """Bind the sample count (it sets shapes), the warm-up and the batch reduction."""
+    num_samples = int(section.num_samples)
+    warmup = bool(section.kl_warmup_steps or section.kl_warmup_epochs)
+
+    def loss(model, batch, key: jax.Array, ctx: Context):
+        t = elbo_terms(model, batch["x"], key, num_samples)
+        beta = kl_weight(section, ctx)
+        per_example = -(t["log_px"] - beta * t["kl"])  # [B]
+        value = batch_reduce(per_example, spec.reduction)
         metrics = {k: v.mean(axis=0) for k, v in t.items()}  # kl_per_dim stays [D]
-        return loss, {"loss": loss, **metrics}
+        if warmup:
+            metrics["beta"] = jnp.asarray(beta, jnp.float32)
+        return value, {"loss": value, **metrics}
 
-    return elbo
+    return Objective(loss, progress=("elbo", "kl", "beta") if warmup else ("elbo", "kl"))
 
 
-def batch_reduce(per_example: jax.Array, reduction: str) -> jax.Array:
-    return per_example.sum() if reduction == "sum" else jnp.mean(per_example)
+def defaults() -> ml_collections.ConfigDict:
+    c = ml_collections.ConfigDict()
+    c.num_samples = 1  # L, Monte Carlo samples of z per example
+    c.kl_warmup_steps = 0  # > 0: the KL weight rises linearly to β over this many steps
+    c.kl_warmup_epochs = 0.0  # > 0: ... over this many epochs (step · B / N)
+    return c
+
+
+def validate(section, spec=None) -> None:
+    del spec
+    check_positive_int(section, "num_samples", "objective.elbo")
+    check_positive_int(section, "kl_warmup_steps", "objective.elbo", allow_zero=True)
+    if not section.kl_warmup_epochs >= 0:
+        fail("objective.elbo.kl_warmup_epochs", section.kl_warmup_epochs, "must be ≥ 0")
+
+
+COMPONENT = Component(make, defaults, validate)

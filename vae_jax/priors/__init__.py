@@ -1,13 +1,15 @@
-"""Prior registry: name -> class(latent_dim, *, rngs).
+"""Prior registry: name -> Component (vae_jax/components.py); `make` returns an nnx.Module.
 
-A prior is an nnx.Module with `log_prob(z, *, encoder)`, `sample(key, n, *, encoder)` and
-`analytic_kl(q)` (None when only the Monte Carlo KL is available). It may own parameters.
+A prior has `log_prob(z, *, encoder)`, `sample(key, n, *, encoder, temperature)` (what a
+temperature means is the prior's to define, or refuse), `analytic_kl(q)` (None when only
+the Monte Carlo KL is available) and `latent_dim`. It may own parameters; the encoder is
+passed so that a VampPrior can push pseudo-inputs through it.
 """
 
-from vae_jax.priors.standard_normal import StandardNormal
+from vae_jax.priors import standard_normal
 
 PRIORS = {
-    "standard_normal": StandardNormal,
+    "standard_normal": standard_normal.COMPONENT,
 }
 
 __all__ = ["PRIORS"]

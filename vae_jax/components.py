@@ -1,0 +1,49 @@
+"""The one shape every registry entry has: a part of the model or the objective, built from
+its own config sub-section and what it needs to know about the data.
+
+    NETS = {"mlp": mlp.COMPONENT, ...}            # vae_jax/nets/__init__.py
+    part = NETS[name].make(config.model[name], spec)
+
+A component file defines `COMPONENT = Component(make, defaults, validate)`:
+- `defaults()` returns its sub-section (`config.model.mlp`, `config.objective.elbo`, ...),
+  which config_lib mounts under the component's registry name, so every field it reads is
+  declared, documented and typo-checked;
+- `validate(section, spec)` raises ConfigError (one line: field, value, what is allowed);
+  `spec` is None before the data are loaded, so data-dependent checks wait for it;
+- `make(section, spec)` builds the part.
+A new prior, likelihood, net or objective is one such file plus one registry line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import ml_collections
+
+
+class Spec(NamedTuple):
+    """What a component may need to know beyond its own sub-section."""
+
+    data_shape: tuple[int, ...]  # (H, W, C) of one example
+    num_train: int  # training examples (β-TCVAE's N, epochs from steps)
+    batch_size: int
+    latent_dim: int
+    num_params: int = 1  # decoder channels per data channel (from the likelihood)
+    key: jax.Array | None = None  # initialisation key, for parts that own parameters
+    reduction: str = "mean"  # train.loss_reduction: the objective's sum or mean over a batch
+
+
+def no_fields() -> ml_collections.ConfigDict:
+    return ml_collections.ConfigDict()
+
+
+def no_checks(section, spec: Spec | None) -> None:
+    del section, spec
+
+
+class Component(NamedTuple):
+    make: Callable[[ml_collections.ConfigDict, Spec], Any]
+    defaults: Callable[[], ml_collections.ConfigDict] = no_fields
+    validate: Callable[[ml_collections.ConfigDict, Spec | None], None] = no_checks
