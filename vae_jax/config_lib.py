@@ -139,3 +139,14 @@ def apply_runlocal(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     c.eval.classifier_steps = min(c.eval.classifier_steps, 200)
     c.eval.batch_size = 100
     return c
+
+
+def autoencoder_config(config):
+    """The config of the plain autoencoder baseline trained beside a VAE run (a sibling run
+    in workdir/autoencoder): the same model and data, objective "autoencoder", for
+    eval.autoencoder_steps steps."""
+    c = config.copy_and_resolve_references()
+    c.objective.name = "autoencoder"
+    c.train.num_steps = config.eval.autoencoder_steps
+    c.eval.autoencoder_steps = 0
+    return c

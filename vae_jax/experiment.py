@@ -13,15 +13,11 @@ from __future__ import annotations
 import os
 
 from vae_jax import config_check, train
+from vae_jax.assess import evaluate_run
+from vae_jax.config_lib import autoencoder_config
 from vae_jax.data import load_dataset
 from vae_jax.evaluate.elbo import dataset_elbo
-from vae_jax.evaluate.run import (
-    autoencoder_config,
-    eval_key,
-    evaluate_run,
-    summary_lines,
-    written_lines,
-)
+from vae_jax.evaluate.suite import eval_key, summary_lines, written_lines
 from vae_jax.files import write_json_atomic
 from vae_jax.state import make_objective, make_spec
 

@@ -139,7 +139,7 @@ def split_model(model: nnx.Module):
 def merge_model(graphdef, *states, train: bool = False) -> nnx.Module:
     """The model from its graphdef and states, in train or eval mode (BatchNorm uses its
     batch or its running statistics; Dropout is on or off)."""
-    model = nnx.merge(graphdef, *states)
+    model = nnx.merge(graphdef, *states, copy=True)  # fresh Variables at this trace level
     if train:
         model.train()
     else:

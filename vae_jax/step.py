@@ -50,13 +50,13 @@ def make_train_step(
         inputs = {**{k: v for k, v in batch.items() if k != "image"}, "x": x}
         ctx = Context(state.step, hyper, num_train, batch_size or x.shape[0])
 
-        def loss_fn(params):
-            model = merge_model(graphdef, params, state.model_state, train=True)
+        def loss_fn(params, model_state):  # differentiated in params only
+            model = merge_model(graphdef, params, model_state, train=True)
             loss, metrics = objective.loss(model, inputs, k_obj, ctx)
             return loss, (metrics, nnx.state(model, nnx.Not(nnx.Param)))
 
         (loss, (metrics, model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-            state.params
+            state.params, state.model_state
         )
         grad_norm = optax.tree.norm(grads)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)

@@ -8,7 +8,7 @@ import pytest
 from tests.helpers import tiny_config
 from vae_jax.config_check import ConfigError
 from vae_jax.data import load_dataset
-from vae_jax.evaluate.run import encoded_description, likelihood_kind, summary_lines
+from vae_jax.evaluate.suite import encoded_description, likelihood_kind, summary_lines
 from vae_jax.experiment import run
 
 

@@ -85,14 +85,16 @@ def test_run_writes_all_figures_and_numbers(finished_run):
 
 def _restore(workdir, config, shape=(28, 28, 1)):
     from vae_jax.checkpoint import Checkpointer
+    from vae_jax.model import full_state
     from vae_jax.state import setup
 
     graphdef, template, *_ = setup(config, shape)
     ckpt = Checkpointer(workdir)
     try:
-        return graphdef, ckpt.restore(template).params
+        state = ckpt.restore(template)
     finally:
         ckpt.close()
+    return graphdef, full_state(state.params, state.model_state)
 
 
 def test_log_likelihood_reads_the_binary_test_draw_with_its_own_key(finished_run):
@@ -102,7 +104,7 @@ def test_log_likelihood_reads_the_binary_test_draw_with_its_own_key(finished_run
     from vae_jax.data import load_dataset
     from vae_jax.evaluate.elbo import dataset_elbo
     from vae_jax.evaluate.loglik import dataset_log_likelihood
-    from vae_jax.evaluate.run import eval_key
+    from vae_jax.evaluate.suite import eval_key
 
     workdir, _ = finished_run
     config = _config(workdir)
@@ -138,8 +140,9 @@ def test_figures_and_reconstructions_encode_the_binary_test_draw(
 ):
     """Every figure and the reconstruction Fréchet distance encode the same fixed binary draw
     of the test images that the test ELBO uses; the grey originals are only shown."""
+    from vae_jax import assess
     from vae_jax.data import load_dataset
-    from vae_jax.evaluate import frechet, run
+    from vae_jax.evaluate import frechet
     from vae_jax.figures import latent, samples
 
     workdir, _ = finished_run
@@ -160,7 +163,7 @@ def test_figures_and_reconstructions_encode_the_binary_test_draw(
     graphdef, params = _restore(workdir, config)
     out = str(tmp_path)
     shutil.copy(os.path.join(workdir, "metrics.jsonl"), out)
-    results = run.evaluate_run(config, out, dataset, graphdef, params)
+    results = assess.evaluate_run(config, out, dataset, graphdef, params)
     assert len(encoded) >= 5
     for images in encoded:
         assert set(np.unique(images)) <= {0, 255}, "a figure encoded grey images"
@@ -214,7 +217,7 @@ def test_evaluate_cli_reproduces_the_end_of_training_evaluation(finished_run):
     )
     with open(path) as f:
         assert json.load(f) == at_training
-    from vae_jax.evaluate.run import summary_lines
+    from vae_jax.evaluate.suite import summary_lines
 
     out = proc.stdout.splitlines()
     for line in summary_lines(at_training):

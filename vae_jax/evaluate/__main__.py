@@ -14,9 +14,11 @@ import ml_collections
 from absl import app, flags, logging
 
 from vae_jax import checkpoint
+from vae_jax.assess import evaluate_run
 from vae_jax.config_check import ConfigError
+from vae_jax.config_lib import autoencoder_config
 from vae_jax.data import DataError, load_dataset
-from vae_jax.evaluate.run import autoencoder_config, evaluate_run, summary_lines, written_lines
+from vae_jax.evaluate.suite import summary_lines, written_lines
 from vae_jax.model import full_state
 from vae_jax.state import setup
 

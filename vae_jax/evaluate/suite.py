@@ -1,11 +1,13 @@
-"""Evaluate a trained run: numbers, collapse verdict, figures, eval.json and report.html.
+"""Every number of a trained run, with labels that say what each one is.
 
-Used at the end of training (vae_jax.experiment) and by `python -m vae_jax.evaluate`. It
-loads and measures; it never trains. Every random draw comes from a named key stream folded
-out of `config.seed`, so the numbers are a function of (params, data, config). The splits
-it reads carry one fixed binary draw when the data are binarized (data.pipeline); every
-metric and figure encodes exactly those inputs, and grey originals are used only where a
-figure shows them or where the Fréchet distance compares with the classifier's data.
+`measure` runs the metrics of this package (ELBO, importance-sampled log p(x), collapse
+diagnostics with the I(x;z) bounds, Fréchet distances, the validation record) and returns
+eval.json's dict; vae_jax/assess.py adds the figures and the report. It loads and
+measures; it never trains a VAE. Every random draw comes from a named key stream folded out
+of `config.seed`, so the numbers are a function of (model, data, config). The splits it
+reads carry one fixed binary draw when the data are binarized (data.pipeline); every
+metric encodes exactly those inputs, and grey originals are used only where the Fréchet
+distance compares with the classifier's data.
 """
 
 from __future__ import annotations
@@ -16,10 +18,9 @@ import os
 import jax
 import numpy as np
 
-from vae_jax.data import CLASS_NAMES
+from vae_jax.config_lib import autoencoder_config
 from vae_jax.evaluate.elbo import dataset_elbo
 from vae_jax.evaluate.loglik import dataset_log_likelihood, summarize_log_likelihood
-from vae_jax.files import write_json_atomic
 from vae_jax.state import make_objective, make_spec
 
 # Independent key streams for evaluation, folded out of the run's seed. The feature
@@ -238,153 +239,17 @@ def sample_quality_summary(config, dataset, graphdef, params) -> dict:
     )
 
 
-def write_core_figures(config, workdir, dataset, graphdef, params):
-    """reconstructions.png and samples.png (every run); returns [(path, caption)]."""
-    from vae_jax.figures import samples
-
-    path = lambda name: os.path.join(workdir, name)
-    n = max(config.eval.num_figure_examples, 1)
-    grey = dataset.test_raw if dataset.binarization != "none" else None
-    samples.reconstructions(
-        path("reconstructions.png"), graphdef, params, dataset.test_x, ncols=n, display_u8=grey
-    )
-    t = config.eval.sample_temperature
-    samples.samples(
-        path("samples.png"), graphdef, params, eval_key(config, "figures"), num=64, temperature=t
-    )
-    first = "grey originals (not seen by the encoder); then " if grey is not None else ""
-    return [
-        (
-            path("reconstructions.png"),
-            f"Rows: {first}the encoded test inputs ({encoded_description(dataset)}); their "
-            "reconstructions E[x | z = μ(x)].",
-        ),
-        (
-            path("samples.png"),
-            f"E[x | z] for z ~ N(0, {t:g}²·I): samples from the prior at temperature T = {t:g} "
-            "(T = 1 is the prior itself); decoder means, not binary draws.",
-        ),
-    ]
-
-
-def write_figures(config, workdir, dataset, graphdef, params, collapse, baseline=None):
-    """Write every figure; returns [(path, caption)] in report order. `collapse` is
-    diagnose_collapse's report (KL per dimension and the active-unit mask)."""
-    from vae_jax.figures import latent, plots
-
-    figs = write_core_figures(config, workdir, dataset, graphdef, params)
-    path = lambda name: os.path.join(workdir, name)
-    encoded = dataset.test_x  # what the encoder sees: the test ELBO's inputs
-    what = encoded_description(dataset)
-    grey = dataset.test_raw if dataset.binarization != "none" else None
-    kl_per_dim = np.asarray(collapse["kl_per_dim"])
-    active = np.zeros(len(kl_per_dim), bool)
-    active[[d for d in range(len(kl_per_dim)) if d not in collapse["collapsed_dims"]]] = True
-    pairs = [(i, i + 1) for i in range(0, min(16, len(encoded)) - 1, 2)]  # ≥ 1: N ≥ 2
-    for method, p in latent.interpolation_figures(
-        workdir, graphdef, params, encoded, pairs
-    ).items():
-        figs.append(
-            (
-                p,
-                f"{method.capitalize()} interpolation between the posterior means μ(x) of pairs "
-                f"of test inputs; each row is framed by the two encoded inputs ({what}), and the "
-                "decoded ends are their reconstructions.",
-            )
-        )
-    _, dims = latent.traversals(
-        path("traversals.png"), graphdef, params, encoded[0], kl_per_dim, active
-    )
-    inactive = collapse["collapsed_dims"]
-    if active.any():
-        rows = f"one row per active dimension ({len(dims)}), largest KL first"
-        rest = (
-            f"Not shown: {len(inactive)} inactive dimensions ({', '.join(map(str, inactive))}),"
-            " whose rows would be constant."
-            if inactive
-            else "Every dimension is active."
-        )
-    else:
-        rows = f"no dimension is active, so the {len(dims)} with the largest KL are shown"
-        rest = "All are inactive (posterior collapse); their rows are near constant."
-    figs.append(
-        (
-            path("traversals.png"),
-            f"Latent traversals around μ(x) of the first test input ({what}): {rows}, each "
-            f"moved over μ_j ± 3 with the others fixed. {rest}",
-        )
-    )
-    latent.manifold_2d(path("manifold.png"), graphdef, params, n=20, kl_per_dim=kl_per_dim)
-    d0, d1 = latent.dims_by_kl(kl_per_dim)[:2]
-    figs.append(
-        (
-            path("manifold.png"),
-            f"The learned manifold (Kingma & Welling 2013, Fig. 4): E[x | z] on a 20×20 grid of "
-            f"prior quantiles z = Φ⁻¹(u) over the two highest-KL dimensions z{d0} (across) and "
-            f"z{d1} (up); the other dimensions are held at the prior mean 0.",
-        )
-    )
-    labels = dataset.test_y
-    src, dst = config.eval.arithmetic_source, config.eval.arithmetic_target
-    names = CLASS_NAMES.get(dataset.name)
-    name = lambda c: f"{c} ({names[c]})" if names is not None and c < len(names) else str(c)
-    if (labels == src).any() and (labels == dst).any():
-        latent.latent_arithmetic(
-            path("latent_arithmetic.png"),
-            graphdef,
-            params,
-            encoded,
-            labels,
-            source_class=src,
-            target_class=dst,
-            display_u8=grey,
-        )
-        figs.append(
-            (
-                path("latent_arithmetic.png"),
-                f"Editing by latent arithmetic: test inputs of class {name(src)}, encoded "
-                f"({what}), reconstructed, then decoded at μ(x) + v with v = mean μ of class "
-                f"{name(dst)} − mean μ of class {name(src)} over the test set."
-                + (" The first row shows the grey originals." if grey is not None else ""),
-            )
-        )
-    if (labels >= 0).any():
-        encodings = {}
-        if baseline is not None:
-            encodings["autoencoder"] = (latent.encode_means(*baseline, encoded), labels)
-        encodings["VAE"] = (latent.encode_means(graphdef, params, encoded), labels)
-        plots.latent_scatter(path("latent_scatter.png"), encodings, class_names=names)
-        figs.append(
-            (
-                path("latent_scatter.png"),
-                f"Codes μ(x) of the {len(encoded)} test inputs ({what}), coloured by label"
-                + (", for the plain autoencoder and the VAE" if baseline is not None else "")
-                + "; for more than two dimensions each panel is its own 2-D PCA projection.",
-            )
-        )
-    metrics = path("metrics.jsonl")
-    if os.path.exists(metrics) and os.path.getsize(metrics):
-        plots.training_curves(path("training_curves.png"), metrics)
-        figs.append(
-            (
-                path("training_curves.png"),
-                "Training curves: ELBO and log p(x|z) on the training batches (averaged over "
-                "each logging interval) and on the validation split; the KL term; and the KL of "
-                "each latent dimension.",
-            )
-        )
-    return figs
-
-
-def validation_summary(workdir: str, num_val_examples: int) -> dict:
-    """The validation ELBO logged during training (metrics.jsonl `val_elbo`): the last value
-    and the best, with their steps. {} when none was logged."""
+def validation_summary(workdir: str, num_val_examples: int, step: int | None = None) -> dict:
+    """The validation ELBO logged during training (metrics.jsonl `val_elbo`) up to `step`,
+    the step of the params being evaluated (an interrupted run's log may go further): the
+    last value and the best, with their steps. {} when none was logged."""
     path = os.path.join(workdir, "metrics.jsonl")
     if not os.path.exists(path):
         return {}
     with open(path) as f:
         rows = [json.loads(line) for line in f if line.strip()]
     rows = [r for r in rows if r.get("val_elbo") is not None]
+    rows = [r for r in rows if step is None or r["step"] <= step]
     if not rows:
         return {}
     best = max(rows, key=lambda r: r["val_elbo"])
@@ -397,53 +262,52 @@ def validation_summary(workdir: str, num_val_examples: int) -> dict:
     }
 
 
-def evaluate_run(
+def measure(
     config,
     workdir,
     dataset,
     graphdef,
-    params,
+    state,
     *,
     baseline=None,
     num_importance_samples: int | None = None,
     step: int | None = None,
 ) -> dict:
-    """All numbers and figures for a trained model; writes eval.json and report.html.
-    `params` is the model's whole variable state (model.full_state: params and batch
-    statistics); `baseline` the plain autoencoder's (graphdef, state), if one was trained.
-    What the objective is (deterministic, a bound) decides what is measured."""
-    from vae_jax import report
+    """All numbers for a trained model (eval.json's dict, without the figures).
+
+    `state` is the model's whole variable state (model.full_state: params and batch
+    statistics); `baseline` the plain autoencoder's (graphdef, state), if one was trained;
+    `step` the training step of `state` (the config's last step when None). What the
+    objective is (deterministic, a bound) decides what is measured."""
     from vae_jax.evaluate.collapse import diagnose_collapse
 
     objective = make_objective(config, make_spec(config, dataset.shape, len(dataset.train_x)))
-    deterministic = objective.deterministic
     print("Evaluating", flush=True)
     results = {
         "run": run_info(config, dataset, step),
-        "elbo": test_elbo_summary(config, dataset, graphdef, params, deterministic=deterministic),
+        "elbo": test_elbo_summary(
+            config, dataset, graphdef, state, deterministic=objective.deterministic
+        ),
     }
-    validation = validation_summary(workdir, len(dataset.val_x))
+    validation = validation_summary(workdir, len(dataset.val_x), step)
     if validation:
         results["validation"] = validation
     if not objective.bound or not config.eval.diagnostics:
-        figs = write_core_figures(config, workdir, dataset, graphdef, params)
-        results["figures"] = [{"file": os.path.basename(p), "caption": c} for p, c in figs]
-        write_json_atomic(os.path.join(workdir, "eval.json"), results)
         return results
     k = (
         config.eval.num_importance_samples
         if num_importance_samples is None
         else num_importance_samples
     )
-    results["log_likelihood"] = log_likelihood_summary(config, dataset, graphdef, params, k)
+    results["log_likelihood"] = log_likelihood_summary(config, dataset, graphdef, state, k)
     results["collapse"] = diagnose_collapse(
         graphdef,
-        params,
+        state,
         _limit(dataset.test_x, config.eval.max_examples),
         eval_key(config, "collapse"),
         progress="collapse diagnostics",
     )
-    results["sample_quality"] = sample_quality_summary(config, dataset, graphdef, params)
+    results["sample_quality"] = sample_quality_summary(config, dataset, graphdef, state)
     if baseline is not None:
         results["autoencoder_baseline"] = test_elbo_summary(
             autoencoder_config(config),
@@ -452,20 +316,7 @@ def evaluate_run(
             deterministic=True,
             progress="autoencoder baseline",
         )
-    print("  figures", flush=True)
-    figs = write_figures(config, workdir, dataset, graphdef, params, results["collapse"], baseline)
-    results["figures"] = [{"file": os.path.basename(p), "caption": c} for p, c in figs]
-    write_json_atomic(os.path.join(workdir, "eval.json"), results)
-    report.write_report(os.path.join(workdir, "report.html"), results, figs, config)
     return results
-
-
-def autoencoder_config(config):
-    c = config.copy_and_resolve_references()
-    c.objective.name = "autoencoder"
-    c.train.num_steps = config.eval.autoencoder_steps
-    c.eval.autoencoder_steps = 0
-    return c
 
 
 def _pm(value: float, stderr: float | None) -> str:

@@ -1,0 +1,53 @@
+"""Assess a trained run: measure (vae_jax/evaluate) → draw (vae_jax/figures) → write
+eval.json and report.html (vae_jax/report.py).
+
+Used at the end of training (vae_jax/experiment.py) and by `python -m vae_jax.evaluate`;
+it never trains a VAE.
+"""
+
+from __future__ import annotations
+
+import os
+
+from vae_jax import report
+from vae_jax.evaluate.suite import measure
+from vae_jax.figures.suite import write_core_figures, write_figures
+from vae_jax.files import write_json_atomic
+
+
+def evaluate_run(
+    config,
+    workdir,
+    dataset,
+    graphdef,
+    state,
+    *,
+    baseline=None,
+    num_importance_samples: int | None = None,
+    step: int | None = None,
+) -> dict:
+    """All numbers and figures for a trained model; writes eval.json and, with the
+    diagnostics, report.html. Arguments as vae_jax.evaluate.suite.measure. Returns the
+    results dict (eval.json's content)."""
+    results = measure(
+        config,
+        workdir,
+        dataset,
+        graphdef,
+        state,
+        baseline=baseline,
+        num_importance_samples=num_importance_samples,
+        step=step,
+    )
+    print("  figures", flush=True)
+    if "collapse" in results:
+        figs = write_figures(
+            config, workdir, dataset, graphdef, state, results["collapse"], baseline
+        )
+    else:
+        figs = write_core_figures(config, workdir, dataset, graphdef, state)
+    results["figures"] = [{"file": os.path.basename(p), "caption": c} for p, c in figs]
+    write_json_atomic(os.path.join(workdir, "eval.json"), results)
+    if "collapse" in results:
+        report.write_report(os.path.join(workdir, "report.html"), results, figs, config)
+    return results
