@@ -51,3 +51,25 @@ def test_cli_names_a_missing_run(tmp_path):
         timeout=120,
     )
     assert proc.returncode == 2 and "nope/eval.json not found" in proc.stderr
+
+
+def test_runs_with_different_k_are_flagged(tmp_path):
+    dirs = []
+    for name, k, ll in (("a", 1000, -234.0), ("b", 5000, -233.8)):
+        d = tmp_path / name
+        d.mkdir()
+        results = {
+            "elbo": {"test_elbo_nats": -237.0},
+            "log_likelihood": {
+                "log_likelihood_nats": ll,
+                "num_importance_samples": k,
+                "num_examples": 1000,
+            },
+        }
+        (d / "eval.json").write_text(json.dumps(results))
+        dirs.append(str(d))
+    table = aggregate(dirs)
+    row = table["log p(x), importance sampled (nats)"]
+    assert row["mixed_settings"] == {"num_importance_samples": [1000, 5000]}
+    assert "⚠ runs differ in num_importance_samples: [1000, 5000]" in markdown(table, dirs)
+    assert table["test ELBO (nats)"]["mixed_settings"] == {}

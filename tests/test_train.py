@@ -438,9 +438,13 @@ def test_nonfinite_run_raises_and_keeps_last_good_checkpoint(run_a, tmp_path, mo
     assert read_metrics(workdir, drop_timing=False) == metrics_before
 
 
-def test_autoencoder_trains_without_kl(tmp_path):
+def test_autoencoder_trains_without_kl(tmp_path, capsys):
     config = tiny_config(**{"objective.name": "autoencoder"})
     train_and_evaluate(config, str(tmp_path))
+    printed = capsys.readouterr().out.splitlines()
+    assert f"wrote {tmp_path / 'eval.json'}" in printed
+    assert not any("report.html" in line for line in printed)  # none is written for an AE
+    assert not (tmp_path / "report.html").exists()
     records = read_metrics(tmp_path)
     assert all("kl" not in r and "elbo" not in r for r in records)  # it invents no KL term
     for r in records:

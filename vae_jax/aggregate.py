@@ -45,6 +45,16 @@ def _get(results: dict, path: tuple[str, ...]):
     return results
 
 
+# Settings a number depends on: runs that differ in them are not averaged silently.
+SETTINGS = {
+    "log p(x), importance sampled (nats)": (
+        ("log_likelihood", "num_importance_samples"),
+        ("log_likelihood", "num_examples"),
+    ),
+    "test ELBO (nats)": (("elbo", "num_test_examples"),),
+}
+
+
 def aggregate(workdirs: list[str]) -> dict:
     """{label: {"values": [one per run, None where missing], "mean", "std", "num_runs"}};
     mean and std are over the runs that have the number (std None for one run)."""
@@ -67,12 +77,17 @@ def aggregate(workdirs: list[str]) -> dict:
             if len(values) > 1
             else None
         )
+        settings = {
+            path[-1]: sorted({_get(r, path) for r in runs if _get(r, path) is not None})
+            for path in SETTINGS.get(label, ())
+        }
         table[label] = {
             "values": [None if v is None else float(v) for v in per_run],
             "mean": mean,
             "std": std,
             "num_runs": len(values),
             "digits": digits,
+            "mixed_settings": {k: v for k, v in settings.items() if len(v) > 1},
         }
     return table
 
@@ -89,6 +104,8 @@ def markdown(table: dict, workdirs: list[str]) -> str:
         stat = f"{row['mean']:.{d}f}" + ("" if row["std"] is None else f" ± {row['std']:.{d}f}")
         if row["num_runs"] < len(row["values"]):
             stat += f" (of {row['num_runs']})"
+        for name, values in row["mixed_settings"].items():
+            stat += f" ⚠ runs differ in {name}: {values}"
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {stat} |")
     return "\n".join(lines)
 

@@ -1,5 +1,5 @@
 """Assess a trained run: measure (vae_jax/evaluate) → draw (vae_jax/figures) → write
-eval.json and report.html (vae_jax/report.py).
+eval.json, summary.json and report.html (vae_jax/report.py).
 
 Used at the end of training (vae_jax/experiment.py) and by `python -m vae_jax.evaluate`;
 it never trains a VAE.
@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 from vae_jax import report
-from vae_jax.evaluate.suite import measure
+from vae_jax.evaluate.suite import measure, summary_of
 from vae_jax.figures.suite import write_core_figures, write_figures
 from vae_jax.files import write_json_atomic
 
@@ -48,6 +48,7 @@ def evaluate_run(
         figs = write_core_figures(config, workdir, dataset, graphdef, state)
     results["figures"] = [{"file": os.path.basename(p), "caption": c} for p, c in figs]
     write_json_atomic(os.path.join(workdir, "eval.json"), results)
+    write_json_atomic(os.path.join(workdir, "summary.json"), summary_of(results))
     if "collapse" in results:
         report.write_report(os.path.join(workdir, "report.html"), results, figs, config)
     return results

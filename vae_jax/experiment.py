@@ -17,8 +17,7 @@ from vae_jax.assess import evaluate_run
 from vae_jax.config_lib import autoencoder_config
 from vae_jax.data import load_dataset
 from vae_jax.evaluate.elbo import dataset_elbo
-from vae_jax.evaluate.suite import eval_key, summary_lines, written_lines
-from vae_jax.files import write_json_atomic
+from vae_jax.evaluate.suite import eval_key, summary_lines, summary_of, written_lines
 from vae_jax.state import make_objective, make_spec
 
 
@@ -85,17 +84,7 @@ def run(config, workdir: str) -> dict:
             autoencoder_config(config), os.path.join(workdir, "autoencoder"), dataset
         )
     results = evaluate_run(config, workdir, dataset, graphdef, params, baseline=baseline)
-    summary = dict(results["elbo"])
-    if "validation" in results:
-        summary["validation"] = results["validation"]
-    if "log_likelihood" in results:
-        ll = results["log_likelihood"]
-        summary["test_log_likelihood_nats"] = ll["log_likelihood_nats"]
-        summary["test_log_likelihood_stderr"] = ll["log_likelihood_stderr"]
-        summary["num_importance_samples"] = ll["num_importance_samples"]
-        summary["collapse_verdict"] = results["collapse"]["verdict"]
-        summary["mutual_info"] = results["collapse"]["mutual_info"]
-    write_json_atomic(os.path.join(workdir, "summary.json"), summary)
+    summary = summary_of(results)
     for line in summary_lines(results):
         print(line, flush=True)
     for line in written_lines(workdir, results):

@@ -99,6 +99,27 @@ LABELS = {
     "best_step": ("Step of the best validation ELBO", ""),
     "num_val_examples": ("Validation examples", ""),
     "skipped": ("Skipped", ""),
+    "likelihood_kind": ("What log p(x|z) is", ""),
+    "bounds_crossed": ("I(x;z) bounds cross (Monte Carlo noise)", ""),
+    "mutual_info": ("I(x;z) bounds", ""),
+    "layer": ("Latent layer measured", ""),
+    "small_sample_note": ("Warning", ""),
+}
+
+# Sections whose numbers mean something else: the autoencoder's "ELBO" is log p(x|z=μ(x)).
+SECTION_LABELS = {
+    "autoencoder_baseline": {
+        "test_elbo_nats": ("log p(x | z = μ(x)) (not a bound)", "nats/example"),
+        "test_elbo_stderr": ("log p(x | z = μ(x)), standard error over examples", "nats"),
+    },
+}
+SECTION_HIDDEN = {
+    "autoencoder_baseline": (
+        "test_log_px_nats",
+        "test_kl_nats",
+        "test_bits_per_dim",
+        "elbo_samples",
+    ),
 }
 
 SECTIONS = {
@@ -129,8 +150,8 @@ def _num(v, digits: int = 2) -> str:
     return f"{v:,.{digits}f}"
 
 
-def _value_cell(key: str, v) -> str:
-    unit = LABELS.get(key, ("", ""))[1]
+def _value_cell(key: str, v, labels=LABELS) -> str:
+    unit = labels.get(key, ("", ""))[1]
     if isinstance(v, list):
         shown = ", ".join(_num(x, 3) if isinstance(x, float) else _esc(x) for x in v[:24])
         more = f" … ({len(v)} in all)" if len(v) > 24 else ""
@@ -142,11 +163,15 @@ def _value_cell(key: str, v) -> str:
     return f"<td{cls}>{text}{(' ' + _esc(unit)) if unit and v is not None else ''}</td>"
 
 
-def _table(values: dict) -> str:
+def _table(values: dict, section: str | None = None) -> str:
+    labels = {**LABELS, **SECTION_LABELS.get(section, {})}
+    hidden = SECTION_HIDDEN.get(section, ())
     rows = []
     for k, v in values.items():
-        label = LABELS.get(k, (k, ""))[0]
-        rows.append(f"<tr><th>{_esc(label)}</th>{_value_cell(k, v)}</tr>")
+        if k in hidden:
+            continue
+        label = labels.get(k, (k, ""))[0]
+        rows.append(f"<tr><th>{_esc(label)}</th>{_value_cell(k, v, labels)}</tr>")
     return f"<table>{''.join(rows)}</table>"
 
 
@@ -381,7 +406,8 @@ def render(results: dict, figures: list[tuple[str, str]], config_json: str) -> s
         values = results.get(key)
         if values:
             shown = {k: v for k, v in values.items() if k not in ("kl_per_dim", "au_variances")}
-            parts.append(f"<details><summary>{_esc(name)}</summary>{_table(shown)}</details>")
+            table = _table(shown, key)
+            parts.append(f"<details><summary>{_esc(name)}</summary>{table}</details>")
     parts.append(f"<details><summary>Config</summary><pre>{_esc(config_json)}</pre></details>")
     raw = json.dumps(results, indent=2)
     parts.append(f"<details><summary>Raw eval.json</summary><pre>{_esc(raw)}</pre></details>")

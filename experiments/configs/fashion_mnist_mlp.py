@@ -3,8 +3,8 @@
     python -m vae_jax.main --config=experiments/configs/fashion_mnist_mlp.py --workdir=runs/fmnist
 
 784-512-256-20 ReLU MLP encoder/decoder, Bernoulli likelihood on dynamically binarized
-Fashion-MNIST, Adam 1e-3, batch 128, 10k steps (~23 epochs of 55k). Prints a test ELBO of
-about -237.6 nats/example (see README). Arguments: `:runlocal`, `:beta=4`, `:arch=conv`.
+Fashion-MNIST, Adam 1e-3, batch 128, 10k steps (~25.6 epochs of the 50k training images).
+Prints a test ELBO of about -237.6 nats/example (see README). Arguments: `:runlocal`, `:beta=4`, `:arch=conv`.
 """
 
 from vae_jax.config_lib import apply_runlocal, base_config, parse_arg

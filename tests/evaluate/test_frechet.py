@@ -233,6 +233,7 @@ def test_sample_quality_tells_samples_from_reconstructions(cached, synthetic):
     assert out["num_samples"] == 300 and out["num_reference_examples"] == 200
     assert out["feature_dim"] == 128 and out["decoder_output"] == "mean"
     assert "not Inception FID" in out["note"] and "synthetic" in out["note"]
+    assert "small_sample_note" not in out  # 300 images > 128 feature dimensions
     assert abs(out["fd_reconstructions"]) < 1e-6 * out["fd_samples"]  # E[x|μ(x)] = x
     floor = out["fd_reference_test_vs_val"]
     assert 0 < floor < 0.2 * out["fd_samples"]  # real vs held-out real: the noise floor
@@ -255,12 +256,12 @@ def test_noise_floor_is_a_random_draw_from_the_held_out_pool(cached, synthetic):
     _, ds = synthetic
     graphdef, params = _identity_vae(ds.shape)
     test = ds.test_x[:100]
-    floors = [
-        sample_quality(
-            graphdef, params, clf, test, jax.random.key(k), reference_images_u8=ds.val_x
-        )["fd_reference_test_vs_val"]
+    outs = [
+        sample_quality(graphdef, params, clf, test, jax.random.key(k), reference_images_u8=ds.val_x)
         for k in (1, 2)
     ]
+    floors = [out["fd_reference_test_vs_val"] for out in outs]
+    assert "100 images for 128 feature dimensions" in outs[0]["small_sample_note"]
     prefix = feature_frechet_distance(clf, test, ds.val_x[:100])
     assert floors[0] != floors[1] and prefix not in floors
     assert all(0 < f < 1e3 for f in floors)

@@ -199,6 +199,11 @@ def test_report_embeds_every_figure_and_the_verdict(finished_run):
     assert head.count("<svg") == 2  # KL per dimension, activity per dimension
     assert "<details><summary>Config</summary>" in page
     assert "kl_per_dim" not in head and "test_elbo_nats" not in head  # no raw key names
+    details = page[page.index("<h2>Details</h2>") : page.index("<summary>Raw eval.json")]
+    for raw in ("likelihood_kind", "bounds_crossed", "mutual_info", "test_elbo_nats"):
+        assert f"<th>{raw}</th>" not in details, raw  # every row of the tables is labelled
+    baseline = details[details.index("Plain autoencoder baseline") :]
+    assert "log p(x | z = μ(x)) (not a bound)" in baseline and "Test ELBO" not in baseline
 
 
 def test_evaluate_cli_reproduces_the_end_of_training_evaluation(finished_run):
@@ -224,6 +229,27 @@ def test_evaluate_cli_reproduces_the_end_of_training_evaluation(finished_run):
         assert line in out, line
     assert f"wrote {path}" in out and len(out) < 40
     assert any("log p(x), K = 20:" in line for line in out)  # a progress line per phase
+
+
+def test_evaluating_an_earlier_checkpoint_reports_its_own_validation(finished_run, tmp_path):
+    """An interrupted run's log may go past its last checkpoint: evaluating step 20 must not
+    quote the validation ELBO of step 40."""
+    workdir = tmp_path / "copy"
+    shutil.copytree(finished_run[0], workdir)
+    shutil.rmtree(workdir / "checkpoints" / "40")
+    shutil.rmtree(workdir / "autoencoder")
+    proc = subprocess.run(
+        [sys.executable, "-m", "vae_jax.evaluate", f"--workdir={workdir}"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    results = json.loads((workdir / "eval.json").read_text())
+    assert results["run"]["steps"] == 20
+    assert results["validation"]["final_step"] == 20 and results["validation"]["best_step"] == 20
+    assert json.loads((workdir / "summary.json").read_text())["validation"]["final_step"] == 20
+    assert "validation ELBO" in proc.stdout and "at step 20 " in proc.stdout
 
 
 def test_evaluate_cli_is_reproducible(finished_run):

@@ -43,6 +43,8 @@ def mutual_info_text(mi: dict, mi_threshold: float = MI_THRESHOLD) -> str:
     lower, upper = mi["lower_nats"], mi["upper_nats"]
     if upper < mi_threshold and lower < mi_threshold:
         return f"I(x;z) ≈ 0 (≤ {upper:.3g} nats)"
+    if mi.get("bounds_crossed"):
+        return mi["summary"]
     if mi["saturated"]:
         return (
             f"saturated: I(x;z) ≥ {lower:.2f} nats (the estimate's ceiling is log N = "

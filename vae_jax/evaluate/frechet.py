@@ -169,13 +169,14 @@ def sample_quality(
 
     info = classifier.info
     acc = info.get("test_accuracy")
+    feature_dim = int(real_stats[0].shape[0])
     acc_text = f"test accuracy {acc:.1%}" if acc is not None else "test accuracy not measured"
     out = {
         "fd_samples": frechet_distance(*real_stats, *sample_stats),
         "fd_reconstructions": frechet_distance(*real_stats, *recon_stats),
         "num_samples": int(num_samples),
         "num_test_examples": int(n_test),
-        "feature_dim": int(real_stats[0].shape[0]),
+        "feature_dim": feature_dim,
         "decoder_output": "mean" if mean else "sample",
         "classifier_test_accuracy": acc,
         "note": (
@@ -184,6 +185,12 @@ def sample_quality(
             "with published FID numbers"
         ),
     }
+    if min(n_test, num_samples) <= feature_dim:
+        out["small_sample_note"] = (
+            f"{min(n_test, num_samples)} images for {feature_dim} feature dimensions: the "
+            "covariances are singular and the distances strongly biased; use more images "
+            "(eval.fd_num_examples)"
+        )
     if has_reference:
         m = min(num_samples, len(reference_images_u8))
         pick = jax.random.choice(reference_key, len(reference_images_u8), (m,), replace=False)

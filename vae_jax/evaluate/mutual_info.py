@@ -99,8 +99,9 @@ def _mean_and_stderr(terms: np.ndarray) -> tuple[float, float]:
 
 
 def _summary(lower: float, upper: float, log_n: float, saturated: bool) -> str:
+    crossed = upper < lower  # both are noisy estimates; the minimum of two is biased low
     lower, upper = (round(v, 2) + 0.0 for v in (lower, upper))  # no "-0.00" from rounding
-    if upper < lower:  # both are noisy estimates; the minimum of two is biased low
+    if crossed:
         return (
             f"I(x;z) ≈ {lower:.2f} nats (the bounds cross within Monte Carlo noise: "
             f"lower {lower:.2f}, upper {upper:.2f})"

@@ -54,9 +54,9 @@ def likelihood_kind(config, dataset) -> str:
 
 
 def is_normalized(config, dataset) -> bool:
-    """False for a Bernoulli likelihood on grey data (allowed only by
-    model.allow_unnormalized): its 'log-likelihood' is not a normalised density."""
-    return likelihood_kind(config, dataset) != "unnormalized"
+    """Whether the reported log p(x|z) is a log-likelihood of the data as given: a
+    probability of binary pixels, or a density of grey ones."""
+    return likelihood_kind(config, dataset) in ("discrete", "density")
 
 
 LIKELIHOOD_NOTES = {
@@ -67,7 +67,8 @@ LIKELIHOOD_NOTES = {
     ),
     "density_at_discrete_points": (
         "a continuous density evaluated at binary pixels: not a log-probability of the "
-        "binary data, and unbounded above; use the Bernoulli likelihood for binary data"
+        "binary data (and unbounded above when σ is learned); use the Bernoulli likelihood "
+        "for binary data"
     ),
 }
 
@@ -150,7 +151,7 @@ def test_elbo_summary(
         "objective": config.objective.name,
         "beta": float(config.hyper.beta),
         "likelihood": config.model.likelihood,
-        "normalized_likelihood": kind != "unnormalized",
+        "normalized_likelihood": kind in ("discrete", "density"),
         "likelihood_kind": kind,
         "data": dataset.name,
         "binarization": dataset.binarization,
@@ -198,6 +199,18 @@ def log_likelihood_summary(config, dataset, graphdef, params, num_samples: int) 
     return out
 
 
+def classifier_cache_path(config, dataset) -> str:
+    """One cache folder per data set, training split and classifier length: the steps keep
+    runlocal's short classifier apart, the fingerprint of the training images and labels
+    keeps runs with another validation split from overwriting each other's."""
+    from vae_jax.evaluate.feature_classifier import data_fingerprint
+
+    cache_dir = config.eval.classifier_dir or os.path.expanduser("~/.cache/vae_jax")
+    steps = config.eval.classifier_steps
+    fingerprint = data_fingerprint(dataset.train_raw, dataset.train_y)[:10]
+    return os.path.join(cache_dir, f"classifier_{dataset.name}_{steps}steps_{fingerprint}")
+
+
 def sample_quality_summary(config, dataset, graphdef, params) -> dict:
     """Fréchet distance in a small classifier's feature space; skipped (with the reason)
     when the data set has no labels to train the classifier on."""
@@ -211,10 +224,7 @@ def sample_quality_summary(config, dataset, graphdef, params) -> dict:
     # estimates those grey intensities; reconstructions encode the binary test draw.
     if (dataset.train_y < 0).all():
         return {"skipped": f"{dataset.name} has no labels to train the feature classifier"}
-    cache_dir = config.eval.classifier_dir or os.path.expanduser("~/.cache/vae_jax")
-    steps = config.eval.classifier_steps  # in the name: runlocal's short one is kept apart
-    fingerprint = feature_classifier.data_fingerprint(dataset.train_raw, dataset.train_y)[:10]
-    cache = os.path.join(cache_dir, f"classifier_{dataset.name}_{steps}steps_{fingerprint}")
+    cache = classifier_cache_path(config, dataset)
     classifier = feature_classifier.get_classifier(
         dataset.train_raw,
         dataset.train_y,
@@ -370,7 +380,23 @@ def summary_lines(results: dict) -> list[str]:
     return lines
 
 
+def summary_of(results: dict) -> dict:
+    """summary.json: the test ELBO block, the validation record, log p(x) with its K, the
+    collapse verdict and the I(x;z) bounds."""
+    summary = dict(results["elbo"])
+    if "validation" in results:
+        summary["validation"] = results["validation"]
+    if "log_likelihood" in results:
+        ll = results["log_likelihood"]
+        summary["test_log_likelihood_nats"] = ll["log_likelihood_nats"]
+        summary["test_log_likelihood_stderr"] = ll["log_likelihood_stderr"]
+        summary["num_importance_samples"] = ll["num_importance_samples"]
+        summary["collapse_verdict"] = results["collapse"]["verdict"]
+        summary["mutual_info"] = results["collapse"]["mutual_info"]
+    return summary
+
+
 def written_lines(workdir: str, results: dict) -> list[str]:
-    """'wrote PATH' for the files this evaluation wrote (report.html only with diagnostics)."""
-    names = ["eval.json"] + (["report.html"] if "collapse" in results else [])
+    """'wrote PATH' for the files an evaluation wrote (report.html only with diagnostics)."""
+    names = ["eval.json", "summary.json"] + (["report.html"] if "collapse" in results else [])
     return [f"wrote {os.path.join(workdir, name)}" for name in names]
