@@ -121,21 +121,26 @@ def _stderr(values: np.ndarray) -> float | None:
     return float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else None
 
 
+def _elbo(config, graphdef, state, images, *, deterministic=False, progress=None) -> dict:
+    """Per-example ELBO terms of `images` with the "elbo" key stream and eval.num_samples."""
+    return dataset_elbo(
+        graphdef,
+        state,
+        images,
+        eval_key(config, "elbo"),
+        num_samples=config.eval.num_samples,
+        batch_size=min(config.eval.batch_size, len(images)),
+        deterministic=deterministic,
+        progress=progress,
+    )
+
+
 def test_elbo_summary(
     config, dataset, graphdef, params, *, deterministic: bool = False, progress="test ELBO"
 ) -> dict:
     """ELBO, log p(x|z) and KL on the test split, in nats per example, plus bits/dim."""
     test_x = _limit(dataset.test_x, config.eval.max_examples)
-    terms = dataset_elbo(
-        graphdef,
-        params,
-        test_x,
-        eval_key(config, "elbo"),
-        num_samples=config.eval.num_samples,
-        batch_size=min(config.eval.batch_size, len(test_x)),
-        deterministic=deterministic,
-        progress=progress,
-    )
+    terms = _elbo(config, graphdef, params, test_x, deterministic=deterministic, progress=progress)
     dims = int(np.prod(dataset.shape))
     elbo = float(terms["elbo"].mean())
     kind = likelihood_kind(config, dataset)
@@ -180,14 +185,7 @@ def log_likelihood_summary(config, dataset, graphdef, params, num_samples: int) 
         batch_size=min(config.eval.loglik_batch_size, len(test_x)),
         progress=f"log p(x), K = {num_samples}",
     )
-    elbo = dataset_elbo(
-        graphdef,
-        params,
-        test_x,
-        eval_key(config, "elbo"),
-        num_samples=config.eval.num_samples,
-        batch_size=min(config.eval.batch_size, len(test_x)),
-    )["elbo"]
+    elbo = _elbo(config, graphdef, params, test_x)["elbo"]
     out = {
         **summarize_log_likelihood(values, int(np.prod(dataset.shape))),
         "num_importance_samples": num_samples,
