@@ -113,16 +113,39 @@ def test_resume_with_another_model_is_refused_and_changes_nothing(tmp_path):
         train_and_evaluate(tiny_config(**{"model.latent_dim": 8}), str(workdir))
     message = str(info.value)
     assert "config.model differs from the run already in" in message and "\n" not in message
-    assert "'latent_dim': 4" in message and "new --workdir" in message
+    assert "'latent_dim': (4, 8)" in message and "new --workdir" in message
     assert (workdir / "config.json").read_text() == saved
     assert (workdir / "metrics.jsonl").read_text() == metrics
     assert sorted(os.listdir(workdir / "checkpoints")) == ["20"]
-    # A workdir written before a field existed resumes: the missing field is its default.
+    # A workdir written before a field existed resumes, at any depth: the missing field is
+    # its default. A change to a part the run does not use (model.conv) does not matter.
     record = json.loads(saved)
     del record["model"]["allow_unnormalized"]
+    del record["model"]["mlp"]["activation"]
     (workdir / "config.json").write_text(json.dumps(record))
-    train_and_evaluate(tiny_config(**{"train.num_steps": 40}), str(workdir))
+    resumed = tiny_config(**{"train.num_steps": 40, "model.conv.channels": (8,)})
+    train_and_evaluate(resumed, str(workdir))
     assert sorted(os.listdir(workdir / "checkpoints")) == ["20", "40"]
+
+
+def test_a_run_written_by_another_version_is_refused_by_name(tmp_path):
+    """Fields this version does not know (an older layout): resume and the evaluate CLI
+    both stop with one line naming them, not a KeyError."""
+    workdir = tmp_path / "run"
+    train_and_evaluate(tiny_config(**{"train.num_steps": 20}), str(workdir))
+    record = json.loads((workdir / "config.json").read_text())
+    record["model"]["hidden_dims"] = [32]  # where an earlier vae_jax kept the MLP widths
+    (workdir / "config.json").write_text(json.dumps(record))
+    with pytest.raises(ConfigError, match=r"another version of vae_jax.*\(model\.hidden_dims\)"):
+        train_and_evaluate(tiny_config(), str(workdir))
+    proc = subprocess.run(
+        [sys.executable, "-m", "vae_jax.evaluate", f"--workdir={workdir}"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "model.hidden_dims" in proc.stderr
 
 
 def test_default_config_runs_on_synthetic_data():
@@ -159,3 +182,24 @@ def test_allowed_unnormalized_bernoulli_is_labelled_not_a_log_likelihood(tmp_pat
     printed = capsys.readouterr().out
     elbo_line = next(ln for ln in printed.splitlines() if ln.startswith("test ELBO"))
     assert elbo_line.endswith("[not a log-likelihood]") and "bits/dim" not in elbo_line
+
+
+def test_a_sampling_temperature_is_the_priors_to_define(monkeypatch):
+    """N(0, I) at temperature T is N(0, T²I); a prior without a meaning for T refuses it."""
+    import jax
+    import numpy as np
+
+    from vae_jax import priors
+    from vae_jax.config_check import validate_config
+    from vae_jax.priors.standard_normal import StandardNormal
+
+    z = StandardNormal(4).sample(jax.random.key(0), 20_000, temperature=0.5)
+    # the sample std of 80,000 normals has relative standard error 1/sqrt(2n) = 0.0025
+    np.testing.assert_allclose(np.std(np.asarray(z)), 0.5, rtol=4 * 0.0025)
+    c = tiny_config(**{"eval.sample_temperature": 0.7})
+    validate_config(c)
+    plain = priors.PRIORS["standard_normal"]._replace(traits=frozenset())
+    monkeypatch.setitem(priors.PRIORS, "standard_normal", plain)
+    with pytest.raises(ConfigError, match="defines no sampling temperature; use 1.0"):
+        validate_config(c)
+    validate_config(tiny_config())  # T = 1 is every prior's own

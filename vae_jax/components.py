@@ -10,7 +10,9 @@ A component file defines `COMPONENT = Component(make, defaults, validate)`:
   declared, documented and typo-checked;
 - `validate(section, spec)` raises ConfigError (one line: field, value, what is allowed);
   `spec` is None before the data are loaded, so data-dependent checks wait for it;
-- `make(section, spec)` builds the part.
+- `make(section, spec)` builds the part;
+- `traits` say what the part is, so that other code asks them rather than its name;
+- `describe(section, name)` is a short text for reports ("mlp (512, 256)").
 A new prior, likelihood, net or objective is one such file plus one registry line.
 """
 
@@ -43,7 +45,16 @@ def no_checks(section, spec: Spec | None) -> None:
     del section, spec
 
 
+def named(section, name: str) -> str:
+    del section
+    return name
+
+
 class Component(NamedTuple):
     make: Callable[[ml_collections.ConfigDict, Spec], Any]
     defaults: Callable[[], ml_collections.ConfigDict] = no_fields
     validate: Callable[[ml_collections.ConfigDict, Spec | None], None] = no_checks
+    # What the rest of the code may ask of the part without knowing its name, e.g. a
+    # likelihood's "discrete" or "density", a prior's "temperature" (see each registry).
+    traits: frozenset[str] = frozenset()
+    describe: Callable[[ml_collections.ConfigDict, str], str] = named  # (section, name) -> text

@@ -88,6 +88,12 @@ def validate_config(c) -> None:
         fail("train.grad_clip_norm", c.train.grad_clip_norm, "must be ≥ 0 (0 turns it off)")
     if not c.eval.sample_temperature > 0:
         fail("eval.sample_temperature", c.eval.sample_temperature, "must be > 0")
+    if c.eval.sample_temperature != 1.0 and "temperature" not in PRIORS[c.model.prior].traits:
+        fail(
+            "eval.sample_temperature",
+            c.eval.sample_temperature,
+            f"the prior '{c.model.prior}' defines no sampling temperature; use 1.0",
+        )
     if c.train.checkpoint_every % c.train.log_every:
         fail(
             "train.checkpoint_every",

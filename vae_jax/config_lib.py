@@ -7,8 +7,11 @@ typo on the command line into an error. Experiment configs in experiments/config
 
 from __future__ import annotations
 
+import json
+
 import ml_collections
 
+from vae_jax.errors import ConfigError
 from vae_jax.likelihoods import LIKELIHOODS
 from vae_jax.nets import NETS
 from vae_jax.objectives import OBJECTIVES
@@ -150,3 +153,61 @@ def autoencoder_config(config):
     c.train.num_steps = config.eval.autoencoder_steps
     c.eval.autoencoder_steps = 0
     return c
+
+
+# Sub-sections that belong to a part chosen by name: {section: {selector: registry names}}.
+COMPONENT_SECTIONS = {
+    "model": {"net": NETS, "likelihood": LIKELIHOODS, "prior": PRIORS},
+    "objective": {"name": OBJECTIVES},
+}
+
+
+def selected_view(config: dict, section: str) -> dict:
+    """config[section] (a plain dict) without the sub-sections of parts it does not select:
+    what a run's results depend on. A change to model.conv does not matter to an mlp run."""
+    out = dict(config.get(section, {}))
+    for selector, registry in COMPONENT_SECTIONS.get(section, {}).items():
+        for name in registry:
+            if name != out.get(selector):
+                out.pop(name, None)
+    return out
+
+
+def _unknown(saved: dict, known: dict, prefix: str = "") -> list[str]:
+    names = []
+    for k, v in saved.items():
+        if k not in known:
+            names.append(prefix + k)
+        elif isinstance(v, dict) and isinstance(known[k], dict):
+            names += _unknown(v, known[k], f"{prefix}{k}.")
+    return names
+
+
+def _merge(defaults: dict, saved: dict) -> dict:
+    out = dict(defaults)
+    for k, v in saved.items():
+        out[k] = (
+            _merge(defaults[k], v)
+            if isinstance(v, dict) and isinstance(defaults.get(k), dict)
+            else v
+        )
+    return out
+
+
+def load_saved_config(path: str) -> ml_collections.ConfigDict:
+    """A run's config.json laid over today's base config, at every depth: fields added to
+    vae_jax since the run was written take their defaults. A config with fields this
+    version does not know (written by another version) is refused with a ConfigError that
+    names them."""
+    with open(path) as f:
+        saved = json.load(f)
+    defaults = json.loads(base_config().to_json())
+    unknown = _unknown(saved, defaults)
+    if unknown:
+        shown = ", ".join(unknown[:6]) + (", …" if len(unknown) > 6 else "")
+        raise ConfigError(
+            f"{path} was written by another version of vae_jax: it has fields this version "
+            f"does not know ({shown}); evaluate or resume that run with the version that "
+            "wrote it, or train again in a new --workdir"
+        )
+    return ml_collections.ConfigDict(_merge(defaults, saved))

@@ -54,11 +54,16 @@ class VAE(nnx.Module):
         return self.encoder(x)
 
     def latent_layers(self, q) -> dict[str, DiagGaussian]:
-        """The posterior's layers by name: {"z": q} for a one-layer model."""
+        """The posterior's layers by name, in a fixed order: {"z": q} for a one-layer model,
+        the dict keys (or tree paths, joined by "/") for a tree of them."""
         if _is_gaussian(q):
             return {"z": q}
         leaves = jax.tree_util.tree_leaves_with_path(q, is_leaf=_is_gaussian)
-        return {jax.tree_util.keystr(path): leaf for path, leaf in leaves}
+        return {_path_name(path): leaf for path, leaf in leaves}
+
+    def posterior_mean(self, q):
+        """μ(x): the mean of every layer of q, in q's structure."""
+        return jax.tree.map(lambda d: d.loc, q, is_leaf=_is_gaussian)
 
     def sample_latent(self, q, key: jax.Array, num_samples: int | None = None):
         """Reparameterized z ~ q, one independent key per layer. Leaves [(n,) B, D]."""
@@ -89,7 +94,7 @@ class VAE(nnx.Module):
     def kl(self, q, z) -> jax.Array:
         """D_KL(q(z|x) || p(z)): closed form where the prior has one (broadcast to z's
         leading sample axes), else the Monte Carlo estimate log q(z) − log p(z). [..., B]"""
-        analytic = self.prior.analytic_kl(q) if _is_gaussian(q) else None
+        analytic = self.prior.analytic_kl(q)
         lead = jax.tree.leaves(z)[0].shape[:-1]
         if analytic is not None:
             return jnp.broadcast_to(analytic, lead)
@@ -113,6 +118,16 @@ class VAE(nnx.Module):
         )
 
 
+def _path_name(path) -> str:
+    parts = []
+    for key in path:
+        for attr in ("key", "name", "idx"):
+            if hasattr(key, attr):
+                parts.append(str(getattr(key, attr)))
+                break
+    return "/".join(parts)
+
+
 def build_model(model_config, spec, key: jax.Array | None = None) -> VAE:
     """Build a VAE from `config.model`, each part from its own sub-section
     (config.model.<net>, config.model.<likelihood>, config.model.<prior>).
@@ -122,7 +137,9 @@ def build_model(model_config, spec, key: jax.Array | None = None) -> VAE:
     mc = model_config
     if not isinstance(spec, Spec):
         spec = Spec(tuple(spec), num_train=None, batch_size=None, latent_dim=mc.latent_dim, key=key)
-    likelihood = LIKELIHOODS[mc.likelihood].make(mc[mc.likelihood], spec)
+    # One key per part: the nets take spec.key itself, the others keys folded out of it.
+    likelihood_spec = spec._replace(key=jax.random.fold_in(spec.key, 2))
+    likelihood = LIKELIHOODS[mc.likelihood].make(mc[mc.likelihood], likelihood_spec)
     spec = spec._replace(latent_dim=mc.latent_dim, num_params=likelihood.num_params)
     encoder, decoder = NETS[mc.net].make(mc[mc.net], spec)
     prior_spec = spec._replace(key=jax.random.fold_in(spec.key, 1))

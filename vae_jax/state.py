@@ -62,6 +62,18 @@ def make_objective(config, spec: Spec) -> Objective:
     return OBJECTIVES[name].make(config.objective[name], spec)
 
 
+def abstract_setup(config, data_shape, num_train: int | None = None):
+    """(graphdef, TrainState of ShapeDtypeStructs): a checkpoint's structure without
+    allocating the params or the optimizer's moments (what evaluation restores into)."""
+    graphdef = split_model(nnx.eval_shape(lambda: _model(config, data_shape, num_train)))[0]
+    return graphdef, jax.eval_shape(lambda: setup(config, data_shape, num_train)[1])
+
+
+def _model(config, data_shape, num_train):
+    init_key = jax.random.split(jax.random.key(config.seed))[0]
+    return build_model(config.model, make_spec(config, data_shape, num_train, init_key))
+
+
 def setup(config, data_shape, num_train: int | None = None):
     """(graphdef, initial TrainState, tx, objective, train key) from a config. Deterministic.
 

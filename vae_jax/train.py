@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from vae_jax import checkpoint, config_check
-from vae_jax.config_lib import base_config
+from vae_jax.config_lib import load_saved_config, selected_view
 from vae_jax.cpu_tuning import cpu_compiler_options
 from vae_jax.data import batch_indices
 from vae_jax.files import write_text_atomic
@@ -34,25 +34,25 @@ class NonFiniteLossError(RuntimeError):
 
 
 def _check_same_model(workdir: str, config) -> None:
-    """Refuse to resume a workdir whose model/objective/data config differs. Fields the
-    saved config lacks (added to vae_jax since) count as their default values."""
+    """Refuse to resume a workdir whose model/objective/data config differs, naming each
+    changed field with its saved and new value. Fields the saved config lacks (added to
+    vae_jax since) count as their defaults; sub-sections of parts the run does not use
+    (model.conv for an mlp run) do not count; a config from another version is refused."""
     path = os.path.join(workdir, "config.json")
     if not os.path.exists(path):
         return
-    with open(path) as f:
-        saved = json.load(f)
+    saved = json.loads(load_saved_config(path).to_json())
     current = json.loads(config.to_json())
-    defaults = json.loads(base_config().to_json())
     for section in ("model", "objective", "data"):
-        old = {**defaults.get(section, {}), **saved.get(section, {})}
-        if old != current.get(section):
+        old, new = selected_view(saved, section), selected_view(current, section)
+        if old != new:
             changed = {
-                k: (old.get(k), v) for k, v in current.get(section, {}).items() if old.get(k) != v
+                k: (old.get(k), new.get(k)) for k in {*old, *new} if old.get(k) != new.get(k)
             }
             raise config_check.ConfigError(
-                f"config.{section} differs from the run already in {workdir} "
-                f"(saved: {saved.get(section)}; changed (saved, new): {changed}); resume with "
-                "the same config or use a new --workdir"
+                f"config.{section} differs from the run already in {workdir}: changed (saved, "
+                f"new): {dict(sorted(changed.items()))}; resume with the same config or use a "
+                "new --workdir"
             )
 
 

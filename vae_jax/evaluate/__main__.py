@@ -6,21 +6,19 @@ Reads the run's config.json, restores its newest checkpoint (and the autoencoder
 if the run trained one), and writes eval.json, the figures and report.html into the workdir.
 """
 
-import json
 import os
 import sys
 
-import ml_collections
 from absl import app, flags, logging
 
 from vae_jax import checkpoint
 from vae_jax.assess import evaluate_run
 from vae_jax.config_check import ConfigError
-from vae_jax.config_lib import autoencoder_config
+from vae_jax.config_lib import autoencoder_config, load_saved_config
 from vae_jax.data import DataError, load_dataset
 from vae_jax.evaluate.suite import summary_lines, written_lines
 from vae_jax.model import full_state
-from vae_jax.state import setup
+from vae_jax.state import abstract_setup
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "A run's folder (holds config.json and checkpoints/).")
@@ -28,7 +26,7 @@ flags.DEFINE_integer("num_importance_samples", None, "K for log p(x); default: t
 flags.mark_flag_as_required("workdir")
 
 
-def restore_params(config, workdir: str, data_shape):
+def restore_params(config, workdir: str, data_shape, num_train: int):
     """(graphdef, variables, step) of the newest checkpoint in workdir; variables are the
     params and the model state together (model.full_state)."""
     ckpt = checkpoint.Checkpointer(workdir)
@@ -38,7 +36,7 @@ def restore_params(config, workdir: str, data_shape):
             raise DataError(
                 f"no checkpoint in {ckpt.directory}: train first (python -m vae_jax.main)"
             )
-        graphdef, template, *_ = setup(config, data_shape)
+        graphdef, template = abstract_setup(config, data_shape, num_train)
         state = ckpt.restore(template)
     finally:
         ckpt.close()
@@ -56,16 +54,17 @@ def main(argv):
         path = os.path.join(workdir, "config.json")
         if not os.path.exists(path):
             raise DataError(f"{path} not found: --workdir must be a folder written by a run")
-        with open(path) as f:
-            config = ml_collections.ConfigDict(json.load(f))
+        config = load_saved_config(path)
         dataset = load_dataset(config.data)
-        graphdef, params, step = restore_params(config, workdir, dataset.shape)
+        graphdef, params, step = restore_params(
+            config, workdir, dataset.shape, len(dataset.train_x)
+        )
         print(f"Evaluating {workdir} at step {step}", flush=True)
         baseline = None
         ae_dir = os.path.join(workdir, "autoencoder")
         if os.path.isdir(os.path.join(ae_dir, "checkpoints")):
             ae_graphdef, ae_params, _ = restore_params(
-                autoencoder_config(config), ae_dir, dataset.shape
+                autoencoder_config(config), ae_dir, dataset.shape, len(dataset.train_x)
             )
             baseline = (ae_graphdef, ae_params)
         results = evaluate_run(

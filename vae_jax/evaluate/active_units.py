@@ -18,16 +18,19 @@ fixed reference, but its sum is not the ELBO's KL term.
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from vae_jax.apply import apply_batches, batch_fn
+from vae_jax.model import merge_model
 
 
 @batch_fn
 def _batch_statistics(model, x, key, layer):
     q = model.posterior(x)  # DiagGaussian [B, D], or a pytree of them (several layers)
     z = model.sample_latent(q, key, 1)  # [1, B, D]: used only where the KL has no closed form
-    ql = model.latent_layers(q)[layer]  # the layer these statistics describe
+    layers = model.latent_layers(q)
+    ql = layers[layer] if layer is not None else next(iter(layers.values()))
     return {
         "loc": ql.loc,
         "log_scale": ql.log_scale,
@@ -43,11 +46,12 @@ def posterior_statistics(
     key: jax.Array,
     *,
     batch_size: int = 500,
-    layer: str = "z",
+    layer: str | None = None,
     progress: str | None = None,
 ) -> dict[str, np.ndarray]:
     """q(z|x) over a data set: loc, log_scale and kl_per_dim (to N(0, I)) of the latent
-    layer `layer` (model.latent_layers; "z" for a one-layer model), each [N, D], and kl [N],
+    layer `layer` (model.latent_layers; None: the first, "z" for a one-layer model), each
+    [N, D], and kl [N],
     the KL of the whole q(z|x) to the model's prior (closed form where the prior has one,
     else a one-sample estimate with batch i's key fold_in(key, i)).
 
@@ -63,6 +67,17 @@ def posterior_statistics(
         static=(layer,),
         progress=progress,
     )
+
+
+def layer_names(graphdef, state, images_u8: np.ndarray) -> list[str]:
+    """The model's latent layers (model.latent_layers order), from shapes alone."""
+
+    def layers():
+        model = merge_model(graphdef, state)
+        x = jnp.zeros(images_u8.shape[1:], jnp.float32)[None]
+        return model.latent_layers(model.posterior(x))
+
+    return list(jax.eval_shape(layers))
 
 
 def active_units(loc: np.ndarray, threshold: float = 0.01) -> tuple[int, np.ndarray, np.ndarray]:

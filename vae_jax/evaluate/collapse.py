@@ -20,6 +20,7 @@ import numpy as np
 from vae_jax.evaluate.active_units import (
     active_units,
     dims_by_kl,
+    layer_names,
     mean_kl_per_dim,
     posterior_statistics,
 )
@@ -132,16 +133,19 @@ def diagnose_collapse(
     activity_threshold: float = ACTIVITY_THRESHOLD,
     kl_threshold: float = KL_THRESHOLD,
     mi_threshold: float = MI_THRESHOLD,
-    layer: str = "z",
+    layer: str | None = None,
     progress: str | None = None,
 ) -> dict:
     """posterior_statistics → active_units → mutual_information_bounds → collapse_report,
-    for the latent layer `layer` (model.latent_layers; "z" for a one-layer model).
+    for the latent layer `layer` (model.latent_layers; None: the first, "z" for a one-layer
+    model).
 
     Returns the report plus "layer", "activity_threshold" and "au_variances" [D] (Cov_x of
-    μ_d). The mean KL to the model's prior (an upper bound on I(x; z)) comes from the same
-    pass; with several layers it bounds I(x; all layers).
+    μ_d). The mean KL to the model's prior comes from the same pass: it bounds I(x; all
+    layers), and so, since the layer is a function of all of them (data processing),
+    I(x; this layer) too, if more loosely.
     """
+    layer = layer if layer is not None else layer_names(graphdef, params, images_u8)[0]
     stats_key, mi_key = jax.random.split(key)
     stats = posterior_statistics(
         graphdef,

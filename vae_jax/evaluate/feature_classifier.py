@@ -85,7 +85,7 @@ def classification_objective() -> Objective:
         value = optax.softmax_cross_entropy_with_integer_labels(logits, batch["label"]).mean()
         return value, {"loss": value}
 
-    return Objective(loss, deterministic=True, bound=False, progress=())
+    return Objective(loss, bound=False, deterministic=True, progress=())
 
 
 def _optimizer(num_steps: int, learning_rate: float) -> optax.GradientTransformation:

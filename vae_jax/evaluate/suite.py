@@ -19,8 +19,12 @@ import jax
 import numpy as np
 
 from vae_jax.config_lib import autoencoder_config
+from vae_jax.evaluate import feature_classifier, frechet
+from vae_jax.evaluate.collapse import diagnose_collapse
 from vae_jax.evaluate.elbo import dataset_elbo
 from vae_jax.evaluate.loglik import dataset_log_likelihood, summarize_log_likelihood
+from vae_jax.likelihoods import LIKELIHOODS
+from vae_jax.nets import NETS
 from vae_jax.state import make_objective, make_spec
 
 # Independent key streams for evaluation, folded out of the run's seed. The feature
@@ -48,7 +52,8 @@ def likelihood_kind(config, dataset) -> str:
       not a log-probability of the binary data and is unbounded above; no bits/dim;
     - "unnormalized": a Bernoulli on grey data (model.allow_unnormalized), not a
       log-likelihood of anything; no bits/dim."""
-    if config.model.likelihood == "bernoulli":
+    traits = LIKELIHOODS[config.model.likelihood].traits
+    if "discrete" in traits:
         return "discrete" if dataset.binary_inputs else "unnormalized"
     return "density_at_discrete_points" if dataset.binary_inputs else "density"
 
@@ -85,9 +90,7 @@ def encoded_description(dataset) -> str:
 def run_info(config, dataset, step: int | None = None) -> dict:
     """What was trained, for the report's headline and eval.json."""
     mc = config.model
-    net = mc[mc.net]
-    widths = net.get("hidden_dims", net.get("channels"))
-    arch = mc.net if widths is None else f"{mc.net} {tuple(widths)}"
+    arch = NETS[mc.net].describe(mc[mc.net], mc.net)
     return {
         "data": dataset.name,
         "data_description": dataset.description,
@@ -106,11 +109,12 @@ def run_info(config, dataset, step: int | None = None) -> dict:
 
 
 def _bits_per_dim_note(kind: str, likelihood: str, dims: int) -> str:
+    traits = LIKELIHOODS[likelihood].traits
     if kind in LIKELIHOOD_NOTES:
         return "none: " + LIKELIHOOD_NOTES[kind].split(":")[0]
     if kind == "discrete":
         return f"−ELBO / (D ln 2), D = {dims}: bits/dim of a discrete model of binary pixels"
-    support = "R^D" if likelihood == "gaussian" else "[0, 1]^D"
+    support = "R^D" if "real" in traits else "[0, 1]^D" if "unit_interval" in traits else "?"
     return (
         f"−ELBO / (D ln 2), D = {dims}, of a density on {support}: not comparable with the "
         "bits/dim of discrete (binary or 8-bit) models"
@@ -157,6 +161,7 @@ def test_elbo_summary(
         "beta": float(config.hyper.beta),
         "likelihood": config.model.likelihood,
         "normalized_likelihood": kind in ("discrete", "density"),
+        "deterministic": deterministic,
         "likelihood_kind": kind,
         "data": dataset.name,
         "binarization": dataset.binarization,
@@ -201,11 +206,9 @@ def classifier_cache_path(config, dataset) -> str:
     """One cache folder per data set, training split and classifier length: the steps keep
     runlocal's short classifier apart, the fingerprint of the training images and labels
     keeps runs with another validation split from overwriting each other's."""
-    from vae_jax.evaluate.feature_classifier import data_fingerprint
-
     cache_dir = config.eval.classifier_dir or os.path.expanduser("~/.cache/vae_jax")
     steps = config.eval.classifier_steps
-    fingerprint = data_fingerprint(dataset.train_raw, dataset.train_y)[:10]
+    fingerprint = feature_classifier.data_fingerprint(dataset.train_raw, dataset.train_y)[:10]
     return os.path.join(cache_dir, f"classifier_{dataset.name}_{steps}steps_{fingerprint}")
 
 
@@ -214,8 +217,6 @@ def sample_quality_summary(config, dataset, graphdef, params) -> dict:
     when the data set has no labels to train the classifier on."""
     if not config.eval.sample_quality:
         return {"skipped": "eval.sample_quality=False"}
-    from vae_jax.evaluate import feature_classifier, frechet
-
     # The classifier trains on the grey training images; the real side of every distance,
     # and the real-vs-real floor (held-out validation images, never seen by the
     # classifier), use grey images too. The model side is E[x|z], which for binarized data
@@ -287,8 +288,6 @@ def measure(
     statistics); `baseline` the plain autoencoder's (graphdef, state), if one was trained;
     `step` the training step of `state` (the config's last step when None). What the
     objective is (deterministic, a bound) decides what is measured."""
-    from vae_jax.evaluate.collapse import diagnose_collapse
-
     objective = make_objective(config, make_spec(config, dataset.shape, len(dataset.train_x)))
     print("Evaluating", flush=True)
     results = {
@@ -339,7 +338,7 @@ def summary_lines(results: dict) -> list[str]:
         "density_at_discrete_points": " [a density at binary points, not a log-probability]",
     }.get(e.get("likelihood_kind"), "")
     bpd = "" if e["test_bits_per_dim"] is None else f"; {e['test_bits_per_dim']:.4f} bits/dim"
-    autoencoder = "note" in e
+    autoencoder = e.get("deterministic", False)
     name = "log p(x|z=μ(x)) (autoencoder, not a bound)" if autoencoder else "ELBO"
     lines = [
         f"test {name} {_pm(e['test_elbo_nats'], e['test_elbo_stderr'])} nats/example "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from matplotlib import font_manager
 from PIL import Image, ImageDraw, ImageFont
 
 
@@ -65,6 +66,4 @@ def save_labelled_grid(
 def _font(size: int) -> ImageFont.FreeTypeFont:
     """DejaVu Sans from matplotlib's own files (it has μ, β, ≈ and the rest of the labels'
     glyphs, which Pillow's bundled default font lacks)."""
-    from matplotlib import font_manager
-
     return ImageFont.truetype(font_manager.findfont("DejaVu Sans"), size)

@@ -12,9 +12,10 @@ import os
 import numpy as np
 
 from vae_jax.data import CLASS_NAMES
-from vae_jax.evaluate.active_units import dims_by_kl
+from vae_jax.evaluate.active_units import dims_by_kl, layer_names
 from vae_jax.evaluate.suite import encoded_description, eval_key
 from vae_jax.figures import latent, plots, samples
+from vae_jax.model import merge_model
 
 
 def write_core_figures(config, workdir, dataset, graphdef, params):
@@ -30,6 +31,7 @@ def write_core_figures(config, workdir, dataset, graphdef, params):
         path("samples.png"), graphdef, params, eval_key(config, "figures"), num=64, temperature=t
     )
     first = "grey originals (not seen by the encoder); then " if grey is not None else ""
+    drawn = merge_model(graphdef, params).prior.describe_temperature(t)
     return [
         (
             path("reconstructions.png"),
@@ -38,7 +40,7 @@ def write_core_figures(config, workdir, dataset, graphdef, params):
         ),
         (
             path("samples.png"),
-            f"E[x | z] for z ~ N(0, {t:g}²·I): samples from the prior at temperature T = {t:g} "
+            f"E[x | z] for {drawn}: samples from the prior at temperature T = {t:g} "
             "(T = 1 is the prior itself); decoder means, not binary draws.",
         ),
     ]
@@ -50,6 +52,10 @@ def write_figures(config, workdir, dataset, graphdef, params, collapse, baseline
     figs = write_core_figures(config, workdir, dataset, graphdef, params)
     path = lambda name: os.path.join(workdir, name)
     encoded = dataset.test_x  # what the encoder sees: the test ELBO's inputs
+    if len(layer_names(graphdef, params, encoded[:1])) > 1:
+        # The latent walks below move and decode one flat code; a latent made of several
+        # layers needs figures of its own, so only the training curves follow.
+        return figs + _training_curves(workdir)
     what = encoded_description(dataset)
     grey = dataset.test_raw if dataset.binarization != "none" else None
     kl_per_dim = np.asarray(collapse["kl_per_dim"])
@@ -137,15 +143,18 @@ def write_figures(config, workdir, dataset, graphdef, params, collapse, baseline
                 + "; for more than two dimensions each panel is its own 2-D PCA projection.",
             )
         )
-    metrics = path("metrics.jsonl")
-    if os.path.exists(metrics) and os.path.getsize(metrics):
-        plots.training_curves(path("training_curves.png"), metrics)
-        figs.append(
-            (
-                path("training_curves.png"),
-                "Training curves: ELBO and log p(x|z) on the training batches (averaged over "
-                "each logging interval) and on the validation split; the KL term; and the KL of "
-                "each latent dimension.",
-            )
-        )
-    return figs
+    return figs + _training_curves(workdir)
+
+
+def _training_curves(workdir: str) -> list[tuple[str, str]]:
+    metrics = os.path.join(workdir, "metrics.jsonl")
+    if not (os.path.exists(metrics) and os.path.getsize(metrics)):
+        return []
+    png = os.path.join(workdir, "training_curves.png")
+    plots.training_curves(png, metrics)
+    caption = (
+        "Training curves: ELBO and log p(x|z) on the training batches (averaged over each "
+        "logging interval) and on the validation split; the KL term; and the KL of each "
+        "latent dimension."
+    )
+    return [(png, caption)]

@@ -33,4 +33,4 @@ def make(section=None, spec=None) -> Likelihood:
     return Likelihood("bernoulli", 1, _log_prob, _mean, _sample)
 
 
-COMPONENT = Component(make)
+COMPONENT = Component(make, traits=frozenset({"discrete"}))  # a probability of binary pixels

@@ -135,4 +135,4 @@ def make(section=None, spec=None) -> Likelihood:
     return Likelihood("continuous_bernoulli", 1, _log_prob, _mean, _sample)
 
 
-COMPONENT = Component(make)
+COMPONENT = Component(make, traits=frozenset({"density", "unit_interval"}))  # on [0, 1]^D

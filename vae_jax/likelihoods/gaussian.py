@@ -10,6 +10,7 @@ Two variants, chosen by `model.gaussian.learn_scale`:
 
 from __future__ import annotations
 
+import functools
 import math
 from functools import partial
 
@@ -49,12 +50,12 @@ def _sample(key, out, *, learned, log_scale_fixed, log_min):
 def make(section=None, spec=None) -> Likelihood:
     del spec
     section = defaults() if section is None else section
-    learned = bool(section.learn_scale)
-    kw = dict(
-        learned=learned,
-        log_scale_fixed=math.log(section.scale),
-        log_min=math.log(section.min_scale),
-    )
+    return _build(bool(section.learn_scale), float(section.scale), float(section.min_scale))
+
+
+@functools.cache  # one object per setting: models built twice have equal graphdefs (one jit)
+def _build(learned: bool, scale: float, min_scale: float) -> Likelihood:
+    kw = dict(learned=learned, log_scale_fixed=math.log(scale), log_min=math.log(min_scale))
     return Likelihood(
         "gaussian",
         2 if learned else 1,
@@ -79,4 +80,4 @@ def validate(section, spec=None) -> None:
             fail(f"model.gaussian.{name}", section[name], "must be > 0")
 
 
-COMPONENT = Component(make, defaults, validate)
+COMPONENT = Component(make, defaults, validate, traits=frozenset({"density", "real"}))  # on R^D

@@ -145,4 +145,8 @@ def validate(section, spec: Spec | None = None) -> None:
             )
 
 
-COMPONENT = Component(make, defaults, validate)
+def describe(section, name: str) -> str:
+    return f"{name} {tuple(section.channels)}, dense {section.hidden_dim}"
+
+
+COMPONENT = Component(make, defaults, validate, describe=describe)

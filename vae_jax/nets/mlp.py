@@ -79,4 +79,8 @@ def validate(section, spec=None) -> None:
     check_choice(section, "activation", "model.mlp", ACTIVATIONS)
 
 
-COMPONENT = Component(make, defaults, validate)
+def describe(section, name: str) -> str:
+    return f"{name} {tuple(section.hidden_dims)}"
+
+
+COMPONENT = Component(make, defaults, validate, describe=describe)

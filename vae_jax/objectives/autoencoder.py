@@ -20,11 +20,11 @@ def make(section, spec: Spec) -> Objective:
     def loss(model, batch, key: jax.Array, ctx: Context):
         del key, ctx
         x = batch["x"]
-        log_px = model.log_px(x, model.posterior(x).loc)  # [B]
+        log_px = model.log_px(x, model.posterior_mean(model.posterior(x)))  # [B]
         value = batch_reduce(-log_px, spec.reduction)
         return value, {"loss": value, "log_px": log_px.mean()}
 
-    return Objective(loss, deterministic=True, bound=False, progress=("log_px",))
+    return Objective(loss, bound=False, deterministic=True, progress=("log_px",))
 
 
 COMPONENT = Component(make)

@@ -41,8 +41,8 @@ class Context(NamedTuple):
 
 class Objective(NamedTuple):
     loss: Callable  # (model, batch, key, ctx) -> (loss [], metrics {name: array})
+    bound: bool  # required: whether its "elbo" bounds log p(x); never assumed
     deterministic: bool = False
-    bound: bool = True
     progress: tuple[str, ...] = ("elbo", "kl")
 
 

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from vae_jax.components import Component, Spec
-from vae_jax.errors import check_positive_int, fail
+from vae_jax.errors import ConfigError, check_positive_int, fail
 from vae_jax.objectives.base import Context, Objective, batch_reduce
 
 
@@ -30,21 +30,24 @@ def elbo_terms(
 ) -> dict[str, jax.Array]:
     """Per-example terms: log_px, kl and elbo = log_px − kl, each [B] (L-sample averages),
     and kl_per_dim [B, D], the closed-form KL of each coordinate to N(0, 1) (a collapse
-    diagnostic; it is the KL itself when the prior is standard normal)."""
-    q = model.posterior(x)  # DiagGaussian [B, D]
+    diagnostic; it is the KL itself when the prior is standard normal), the layers of a
+    tree-shaped latent concatenated in model.latent_layers order."""
+    q = model.posterior(x)  # DiagGaussian [B, D], or a pytree of them
+    layers = model.latent_layers(q).values()
+    kl_per_dim = jnp.concatenate([d.kl_per_dim_to_standard_normal() for d in layers], axis=-1)
     if deterministic:  # the autoencoder: z = μ(x), no KL (not a bound)
-        log_px = model.log_px(x, q.loc)
-        kl = jnp.zeros_like(log_px)
-        return {"log_px": log_px, "kl": kl, "elbo": log_px, "kl_per_dim": jnp.zeros_like(q.loc)}
+        log_px = model.log_px(x, model.posterior_mean(q))
+        zero = jnp.zeros_like(log_px)
+        return {
+            "log_px": log_px,
+            "kl": zero,
+            "elbo": log_px,
+            "kl_per_dim": jnp.zeros_like(kl_per_dim),
+        }
     z = model.sample_latent(q, key, num_samples)  # [L, B, D]
     log_px = model.log_px(x, z).mean(axis=0)  # [B]
     kl = model.kl(q, z).mean(axis=0)  # [B]
-    return {
-        "log_px": log_px,
-        "kl": kl,
-        "elbo": log_px - kl,
-        "kl_per_dim": q.kl_per_dim_to_standard_normal(),
-    }
+    return {"log_px": log_px, "kl": kl, "elbo": log_px - kl, "kl_per_dim": kl_per_dim}
 
 
 def kl_weight(section, ctx: Context) -> jax.Array | float:
@@ -61,6 +64,11 @@ def make(section, spec: Spec) -> Objective:
     """Bind the sample count (it sets shapes), the warm-up and the batch reduction."""
     num_samples = int(section.num_samples)
     warmup = bool(section.kl_warmup_steps or section.kl_warmup_epochs)
+    if section.kl_warmup_epochs and not spec.num_train:
+        raise ConfigError(
+            "config.objective.elbo.kl_warmup_epochs needs the training-set size N, which this "
+            "caller did not give (Spec.num_train); use kl_warmup_steps, or pass N"
+        )
 
     def loss(model, batch, key: jax.Array, ctx: Context):
         t = elbo_terms(model, batch["x"], key, num_samples)
@@ -72,7 +80,9 @@ def make(section, spec: Spec) -> Objective:
             metrics["beta"] = jnp.asarray(beta, jnp.float32)
         return value, {"loss": value, **metrics}
 
-    return Objective(loss, progress=("elbo", "kl", "beta") if warmup else ("elbo", "kl"))
+    return Objective(
+        loss, bound=True, progress=("elbo", "kl", "beta") if warmup else ("elbo", "kl")
+    )
 
 
 def defaults() -> ml_collections.ConfigDict:
@@ -89,6 +99,12 @@ def validate(section, spec=None) -> None:
     check_positive_int(section, "kl_warmup_steps", "objective.elbo", allow_zero=True)
     if not section.kl_warmup_epochs >= 0:
         fail("objective.elbo.kl_warmup_epochs", section.kl_warmup_epochs, "must be ≥ 0")
+    if section.kl_warmup_steps and section.kl_warmup_epochs:
+        fail(
+            "objective.elbo.kl_warmup_epochs",
+            section.kl_warmup_epochs,
+            "set either kl_warmup_steps or kl_warmup_epochs, not both",
+        )
 
 
 COMPONENT = Component(make, defaults, validate)

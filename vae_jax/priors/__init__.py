@@ -1,8 +1,10 @@
 """Prior registry: name -> Component (vae_jax/components.py); `make` returns an nnx.Module.
 
-A prior has `log_prob(z, *, encoder)`, `sample(key, n, *, encoder, temperature)` (what a
-temperature means is the prior's to define, or refuse), `analytic_kl(q)` (None when only
-the Monte Carlo KL is available) and `latent_dim`. It may own parameters; the encoder is
+A prior has `log_prob(z, *, encoder)`, `sample(key, n, *, encoder, temperature)`,
+`analytic_kl(q)` (None when only the Monte Carlo KL is available) and `latent_dim`. What a
+sampling temperature means is the prior's to define: a prior with the trait
+"temperature" defines it (and `describe_temperature(T)`); for any other, config
+validation refuses eval.sample_temperature ≠ 1. It may own parameters; the encoder is
 passed so that a VampPrior can push pseudo-inputs through it.
 """
 
