@@ -27,7 +27,7 @@ LAYERS = [
     ("vae_jax.config_lib", "vae_jax.config_check"),
     ("vae_jax.state", "vae_jax.checkpoint", "vae_jax.batching", "vae_jax.apply"),
     ("vae_jax.step",),
-    ("vae_jax.train",),
+    ("vae_jax.train", "vae_jax.resume"),
     ("vae_jax.evaluate",),
     ("vae_jax.figures",),
     ("vae_jax.report",),

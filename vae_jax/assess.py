@@ -13,6 +13,7 @@ from vae_jax import report
 from vae_jax.evaluate.suite import measure, summary_of
 from vae_jax.figures.suite import write_core_figures, write_figures
 from vae_jax.files import write_json_atomic
+from vae_jax.resume import read_history
 
 
 def evaluate_run(
@@ -39,6 +40,9 @@ def evaluate_run(
         num_importance_samples=num_importance_samples,
         step=step,
     )
+    history = read_history(workdir)
+    if history:
+        results["config_history"] = history
     print("  figures", flush=True)
     if "collapse" in results:
         figs = write_figures(

@@ -79,6 +79,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.train.eval_every = 1000
     c.train.keep_checkpoints = 2
     c.train.max_nonfinite_steps = 50  # stop after this many consecutive skipped steps
+    # Resume a workdir with a config that changes the run (β, learning rate, ...) on purpose;
+    # the change is recorded in config_history.jsonl (vae_jax/resume.py).
+    c.train.allow_resume_changes = False
 
     c.eval = ml_collections.ConfigDict()
     c.eval.batch_size = 500

@@ -397,6 +397,22 @@ def render(results: dict, figures: list[tuple[str, str]], config_json: str) -> s
         cls = "verdict bad" if c["num_active"] < c["num_dims"] else "verdict"
         parts.append(f"<p class='{cls}'>{_esc(c['verdict'])}</p>")
     parts.append(_headline(results))
+    history = results.get("config_history")
+    if history:
+        rows = "".join(
+            f"<tr><td class='num'>{h['step']:,}</td><td>"
+            + "; ".join(
+                f"{_esc(k)}: {_esc(v['saved'])} → {_esc(v['new'])}" for k, v in h["changes"].items()
+            )
+            + (f" ({_esc(h['note'])})" if h.get("note") else "")
+            + "</td></tr>"
+            for h in history
+        )
+        parts.append(
+            "<p class='warn'>The config was changed while this run trained "
+            "(train.allow_resume_changes):</p><table><tr><th>from step</th><th>changes "
+            f"(saved → new)</th></tr>{rows}</table>"
+        )
     if c:
         parts.append(_per_dimension(c))
     parts.append("<h2>Figures</h2>")

@@ -14,8 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from vae_jax import checkpoint, config_check
-from vae_jax.config_lib import load_saved_config, selected_view
+from vae_jax import checkpoint, config_check, resume
 from vae_jax.cpu_tuning import cpu_compiler_options
 from vae_jax.data import batch_indices
 from vae_jax.files import write_text_atomic
@@ -31,29 +30,6 @@ TIMING_KEYS = ("examples_per_sec", "elapsed_sec")
 
 class NonFiniteLossError(RuntimeError):
     """The loss stayed non-finite; the message names the step range and the checkpoint."""
-
-
-def _check_same_model(workdir: str, config) -> None:
-    """Refuse to resume a workdir whose model/objective/data config differs, naming each
-    changed field with its saved and new value. Fields the saved config lacks (added to
-    vae_jax since) count as their defaults; sub-sections of parts the run does not use
-    (model.conv for an mlp run) do not count; a config from another version is refused."""
-    path = os.path.join(workdir, "config.json")
-    if not os.path.exists(path):
-        return
-    saved = json.loads(load_saved_config(path).to_json())
-    current = json.loads(config.to_json())
-    for section in ("model", "objective", "data"):
-        old, new = selected_view(saved, section), selected_view(current, section)
-        if old != new:
-            changed = {
-                k: (old.get(k), new.get(k)) for k in {*old, *new} if old.get(k) != new.get(k)
-            }
-            raise config_check.ConfigError(
-                f"config.{section} differs from the run already in {workdir}: changed (saved, "
-                f"new): {dict(sorted(changed.items()))}; resume with the same config or use a "
-                "new --workdir"
-            )
 
 
 def _rewind_metrics(path: str, step: int) -> None:
@@ -85,7 +61,6 @@ def train(config, workdir: str, dataset, *, make_validate=None):
         len(dataset.test_x),
     )
     os.makedirs(workdir, exist_ok=True)
-    _check_same_model(workdir, config)
 
     graphdef, state, tx, objective, train_key = setup(config, dataset.shape, len(dataset.train_x))
     validate = make_validate(graphdef) if make_validate is not None else None
@@ -106,12 +81,19 @@ def train(config, workdir: str, dataset, *, make_validate=None):
         metrics_path = os.path.join(workdir, "metrics.jsonl")
         start = ckpt.latest_step()
         if start is not None:
-            state = ckpt.restore(state)
+            saved, found = resume.check(workdir, config, dataset)
+            n = len(dataset.train_x)
+            state, note = resume.restore(ckpt, saved, config, state, dataset.shape, n)
             _rewind_metrics(metrics_path, start)
             print(f"Resumed from checkpoint at step {start} in {ckpt.directory}", flush=True)
+            if found:
+                resume.record_changes(workdir, start, found, note)
+                print(f"Config changed on resume (recorded in {resume.HISTORY}): {found}")
         elif os.path.exists(metrics_path):
             os.remove(metrics_path)
+        # The record is written only after the state it describes was restored.
         write_text_atomic(os.path.join(workdir, "config.json"), config.to_json(indent=2))
+        resume.write_record(workdir, dataset)
         state = _loop(
             config, state, run_chunk, dataset, train_key, hyper, ckpt, validate, objective.progress
         )

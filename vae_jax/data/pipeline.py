@@ -9,6 +9,7 @@ uninterrupted run would have seen.
 
 from __future__ import annotations
 
+import hashlib
 from typing import NamedTuple
 
 import numpy as np
@@ -37,10 +38,25 @@ class Dataset(NamedTuple):
     def shape(self) -> tuple[int, ...]:
         return tuple(self.train_x.shape[1:])
 
+    def fingerprint(self) -> str:
+        """sha1 of every split the model sees (after the split and the binarization)."""
+        arrays = (self.train_x, self.train_y, self.val_x, self.val_y, self.test_x, self.test_y)
+        return fingerprint(*arrays)
+
     @property
     def binary_inputs(self) -> bool:
         """Whether the model sees binary pixels: binarized data, or data that is binary."""
         return self.binarization != "none" or is_binary(self.train_x)
+
+
+def fingerprint(*arrays: np.ndarray) -> str:
+    """sha1 of the shapes, dtypes and bytes of the arrays: equal exactly for equal data."""
+    h = hashlib.sha1()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.shape}{a.dtype.str}".encode())
+        h.update(memoryview(a).cast("B"))
+    return h.hexdigest()
 
 
 def is_binary(images_u8: np.ndarray) -> bool:

@@ -19,7 +19,6 @@ the classifier is retrained and the cache rewritten. The cache is derived data.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -36,6 +35,7 @@ from flax import nnx
 
 from vae_jax.apply import apply_batches, batch_fn
 from vae_jax.checkpoint import Checkpointer
+from vae_jax.data.pipeline import fingerprint
 from vae_jax.files import write_json_atomic
 from vae_jax.hyper import Hyper
 from vae_jax.model import split_model
@@ -167,11 +167,7 @@ def classifier_accuracy(
 
 def data_fingerprint(images_u8: np.ndarray, labels: np.ndarray) -> str:
     """sha1 of the shapes, dtypes and bytes of (images, labels): the cache is per data set."""
-    h = hashlib.sha1()
-    for a in (np.ascontiguousarray(images_u8), np.ascontiguousarray(labels)):
-        h.update(f"{a.shape}{a.dtype.str}".encode())
-        h.update(memoryview(a).cast("B"))
-    return h.hexdigest()
+    return fingerprint(images_u8, labels)
 
 
 def record_path(cache_dir: str) -> str:
