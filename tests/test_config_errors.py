@@ -36,6 +36,11 @@ BAD = {
         "'bernoulli'",
     ),
     "negative_val_size": ({"data.val_size": -2}, "data.val_size", "-2"),
+    "accelerator_required_on_cpu": (  # CI and this suite run on the CPU
+        {"train.require_accelerator": True},
+        "train.require_accelerator",
+        "True",
+    ),
     "checkpoint_not_multiple_of_log": (
         {"train.log_every": 10, "train.checkpoint_every": 25},
         "train.checkpoint_every",

@@ -298,6 +298,9 @@ def test_summary_elbo_matches_an_independent_estimate(run_a):
         summary["test_elbo_nats"], summary["test_log_px_nats"] - summary["test_kl_nats"], atol=1e-4
     )
     assert summary["likelihood_kind"] == "discrete"  # Bernoulli on the binary draw
+    p = summary["platform"]  # which hardware and versions produced these numbers
+    assert p["backend"] == jax.default_backend() and p["jax"] == jax.__version__
+    assert p["device_count"] == jax.device_count() and p["device_kind"]
 
 
 def test_validation_elbo_is_logged_and_tracks_the_params(run_a):

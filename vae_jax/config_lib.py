@@ -82,6 +82,8 @@ def base_config() -> ml_collections.ConfigDict:
     # Resume a workdir with a config that changes the run (β, learning rate, ...) on purpose;
     # the change is recorded in config_history.jsonl (vae_jax/resume.py).
     c.train.allow_resume_changes = False
+    # Refuse to run (one line) when JAX finds only a CPU, instead of training there silently.
+    c.train.require_accelerator = False
 
     c.eval = ml_collections.ConfigDict()
     c.eval.batch_size = 500

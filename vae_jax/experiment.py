@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from vae_jax import config_check, train
+from vae_jax import config_check, platform, train
 from vae_jax.assess import evaluate_run
 from vae_jax.config_lib import autoencoder_config
 from vae_jax.data import load_dataset
@@ -72,6 +72,8 @@ def run(config, workdir: str) -> dict:
     """Train `config` in `workdir` (resuming from its last checkpoint), train the autoencoder
     baseline if asked, evaluate, and write summary.json. Returns the summary."""
     config_check.validate_config(config)
+    platform.require_accelerator(config)
+    print(platform.describe(platform.info()), flush=True)
     dataset = load_dataset(config.data)
     graphdef, params = train_with_validation(config, workdir, dataset)
     baseline = None

@@ -274,6 +274,12 @@ def _headline(results: dict) -> str:
         f"{_esc(run['prior'])} prior, {_esc(run['objective'])} objective, β = {run['beta']:g}; "
         f"{run['steps']:,} steps of batch {run['batch_size']}, seed {run['seed']}."
     )
+    p = run.get("platform")
+    if p:
+        described += (
+            f" Evaluated on {_esc(p['backend'])} ({p['device_count']} × {_esc(p['device_kind'])}), "
+            f"jax {_esc(p['jax'])}, flax {_esc(p['flax'])}."
+        )
     return f"<p class='sub'>{described}</p><div class='card'>{''.join(cards)}</div>"
 
 

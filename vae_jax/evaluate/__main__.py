@@ -11,7 +11,7 @@ import sys
 
 from absl import app, flags, logging
 
-from vae_jax import checkpoint
+from vae_jax import checkpoint, platform
 from vae_jax.assess import evaluate_run
 from vae_jax.config_check import ConfigError
 from vae_jax.config_lib import autoencoder_config, load_saved_config
@@ -60,6 +60,7 @@ def main(argv):
             config, workdir, dataset.shape, len(dataset.train_x)
         )
         print(f"Evaluating {workdir} at step {step}", flush=True)
+        print(platform.describe(platform.info()), flush=True)
         baseline = None
         ae_dir = os.path.join(workdir, "autoencoder")
         if os.path.isdir(os.path.join(ae_dir, "checkpoints")):

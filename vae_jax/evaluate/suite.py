@@ -18,6 +18,7 @@ import os
 import jax
 import numpy as np
 
+from vae_jax import platform
 from vae_jax.config_lib import autoencoder_config
 from vae_jax.evaluate import feature_classifier, frechet
 from vae_jax.evaluate.collapse import diagnose_collapse
@@ -104,6 +105,7 @@ def run_info(config, dataset, step: int | None = None) -> dict:
         "steps": int(config.train.num_steps if step is None else step),
         "batch_size": config.data.batch_size,
         "seed": config.seed,
+        "platform": platform.info(),
         "normalized_likelihood": is_normalized(config, dataset),
     }
 
@@ -380,7 +382,7 @@ def summary_lines(results: dict) -> list[str]:
 def summary_of(results: dict) -> dict:
     """summary.json: the test ELBO block, the validation record, log p(x) with its K, the
     collapse verdict and the I(x;z) bounds."""
-    summary = dict(results["elbo"])
+    summary = {**results["elbo"], "platform": results["run"]["platform"]}
     if "validation" in results:
         summary["validation"] = results["validation"]
     if "log_likelihood" in results:
