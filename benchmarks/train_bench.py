@@ -28,11 +28,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import torch
-from flax import nnx
 
 from benchmarks.common import TorchMLP, alternate, load_base_data, write_result
 from vae_jax.data import batch_indices
 from vae_jax.hyper import hyper_from_config
+from vae_jax.model import merge_model
 from vae_jax.state import setup
 from vae_jax.step import make_chunk_runner, make_train_step
 
@@ -78,12 +78,15 @@ def load_train_images():
 def same_computation_check(config, graphdef, params, images, num_steps):
     """Losses of both sides over the first steps with identical x and ε. Max |Δ loss|."""
     batch, latent = config.data.batch_size, config.model.latent_dim
-    trainer = TorchTrainer(nnx.merge(graphdef, params), config.train.learning_rate)
     _, state, tx, objective, _ = setup(config, images.shape[1:])
+    trainer = TorchTrainer(
+        merge_model(graphdef, params, state.model_state), config.train.learning_rate
+    )
     rng = np.random.default_rng(0)
     jax_losses, torch_losses = [], []
 
-    def fixed_objective(model, x, key, hyper):  # ε from the key, the same on both sides
+    def fixed_loss(model, batch, key, ctx):  # ε from the key, the same on both sides
+        x = batch["x"]
         eps = jax.random.normal(key, (x.shape[0], latent))
         q = model.posterior(x)
         z = q.loc + jnp.exp(q.log_scale) * eps
@@ -92,8 +95,7 @@ def same_computation_check(config, graphdef, params, images, num_steps):
         loss = jnp.mean(kl - log_px)
         return loss, {"loss": loss}
 
-    del objective
-    step = jax.jit(make_train_step(graphdef, fixed_objective, tx))
+    step = jax.jit(make_train_step(graphdef, objective._replace(loss=fixed_loss), tx))
     hyper = hyper_from_config(config.hyper)
     for i in range(num_steps):
         idx = rng.integers(0, len(images), batch)
@@ -101,7 +103,7 @@ def same_computation_check(config, graphdef, params, images, num_steps):
         key = jax.random.key(i)
         k_obj = jax.random.split(jax.random.fold_in(key, state.step))[1]
         eps = np.array(jax.random.normal(k_obj, (batch, latent)))  # writable, for torch
-        state, metrics = step(state, jnp.asarray(x_bin * 255), key, hyper)
+        state, metrics = step(state, {"image": jnp.asarray(x_bin * 255)}, key, hyper)
         jax_losses.append(float(metrics["loss"]))
         x_t = torch.from_numpy(x_bin.reshape(batch, -1).astype(np.float32))
         torch_losses.append(float(trainer.step(x_t, torch.from_numpy(eps))))
@@ -135,7 +137,7 @@ def main(argv=None):
 
     train_step = make_train_step(graphdef, objective, tx, dynamic_binarize=True)
     runner = make_chunk_runner(train_step, fuse_steps=config.train.fuse_steps)
-    data = jax.device_put(jnp.asarray(images))
+    data = jax.device_put({"image": jnp.asarray(images)})
     hyper = hyper_from_config(config.hyper)
     rows = batch_indices(len(images), batch, config.seed, 0, args.steps)  # [steps, B]
     rows_jax = jnp.asarray(rows)
@@ -146,7 +148,9 @@ def main(argv=None):
         jax.block_until_ready(metrics)
         jax_state[0] = s
 
-    trainer = TorchTrainer(nnx.merge(graphdef, params0), config.train.learning_rate)
+    trainer = TorchTrainer(
+        merge_model(graphdef, params0, state.model_state), config.train.learning_rate
+    )
     data_t = torch.from_numpy(images.reshape(len(images), -1).copy())
     rows_t = torch.from_numpy(rows.astype(np.int64))
     gen = torch.Generator().manual_seed(0)

@@ -10,7 +10,8 @@
 `batch_fn` turns fn(model, x, key, *static) into a function jitted once per graphdef and
 static values: the model is merged from (graphdef, state) in eval mode (BatchNorm's running
 statistics), uint8 images are scaled to [0, 1] (floats are taken as already scaled; None
-passes through, for generators), and the trailing arguments are static (shapes, flags).
+passes through, for generators), matmuls run at "highest" precision (full float32 on
+every backend), and the trailing arguments are static (shapes, flags).
 `apply_batches` maps it over fixed-size padded batches (vae_jax/batching.py: one
 compilation, padding dropped), folding the batch index into the key; `generate_batches`
 does the same for outputs that need no input (samples), one batch at a time.
@@ -46,7 +47,10 @@ def batch_fn(fn=None, *, tuned: bool = False):
         model = merge_model(graphdef, *states, train=False)
         if x is not None and x.dtype == jnp.uint8:
             x = to_unit_interval(x)
-        return fn(model, x, key, *static)
+        # Evaluation at full float32 precision on every backend (no TF32, no bf16 passes),
+        # so that reported nats do not depend on the hardware.
+        with jax.default_matmul_precision("highest"):
+            return fn(model, x, key, *static)
 
     call.__name__ = call.__qualname__ = fn.__name__
     call.__doc__ = fn.__doc__

@@ -35,6 +35,13 @@ class Spec(NamedTuple):
     num_params: int = 1  # decoder channels per data channel (from the likelihood)
     key: jax.Array | None = None  # initialisation key, for parts that own parameters
     reduction: str = "mean"  # train.loss_reduction: the objective's sum or mean over a batch
+    compute_dtype: str = "float32"  # train.compute_dtype: the nets' activations and matmuls
+
+    @property
+    def dtype(self):
+        """The nets' computation dtype; None for float32 (flax infers it: params and data
+        are float32). Parameters are always float32."""
+        return None if self.compute_dtype == "float32" else jax.numpy.dtype(self.compute_dtype)
 
 
 def no_fields() -> ml_collections.ConfigDict:

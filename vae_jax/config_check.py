@@ -44,6 +44,8 @@ def validate_config(c) -> None:
     _choice(c, "train.optimizer", OPTIMIZERS)
     _choice(c, "train.loss_reduction", ("mean", "sum"))
     _choice(c, "train.lr_schedule", ("constant", "cosine"))
+    _choice(c, "train.matmul_precision", ("default", "high", "highest"))
+    _choice(c, "train.compute_dtype", ("float32", "bfloat16"))
     for f in (
         "data.batch_size",
         "model.latent_dim",

@@ -66,6 +66,13 @@ def base_config() -> ml_collections.ConfigDict:
     c.train.optimizer = "adam"  # adam | adamw | sgd
     c.train.loss_reduction = "mean"  # mean | sum over the batch
     c.train.lr_schedule = "constant"  # constant | cosine (decay to 0 over num_steps)
+    # Precision of the train step's float32 matmuls and convolutions: default (the backend's:
+    # TF32 on recent NVIDIA GPUs, bf16 passes on TPUs, full float32 on CPUs) | high | highest.
+    # Evaluation always runs at highest, whatever this says.
+    c.train.matmul_precision = "default"
+    # The nets' activations and matmuls in training: float32 | bfloat16. Parameters, the
+    # optimizer's state, the likelihood and the KL stay float32; evaluation runs in float32.
+    c.train.compute_dtype = "float32"
     c.train.grad_clip_norm = 0.0  # 0 = off
     c.train.log_every = 100  # also the number of steps fused into one jitted call
     c.train.fuse_steps = True  # scan log_every steps in one call (False: one call per step)

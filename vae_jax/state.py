@@ -45,7 +45,11 @@ def init_state(params, model_state, tx) -> TrainState:
     return TrainState(zero(), params, model_state, tx.init(params), zero(), zero())
 
 
-def make_spec(config, data_shape, num_train: int | None = None, key=None) -> Spec:
+def make_spec(
+    config, data_shape, num_train: int | None = None, key=None, *, evaluation: bool = False
+) -> Spec:
+    """What the parts need to know; `evaluation=True` computes in float32 whatever
+    train.compute_dtype says (the params are float32 either way)."""
     return Spec(
         data_shape=tuple(data_shape),
         num_train=num_train,
@@ -53,6 +57,7 @@ def make_spec(config, data_shape, num_train: int | None = None, key=None) -> Spe
         latent_dim=config.model.latent_dim,
         key=key,
         reduction=config.train.loss_reduction,
+        compute_dtype="float32" if evaluation else config.train.get("compute_dtype", "float32"),
     )
 
 
@@ -63,15 +68,18 @@ def make_objective(config, spec: Spec) -> Objective:
 
 
 def abstract_setup(config, data_shape, num_train: int | None = None):
-    """(graphdef, TrainState of ShapeDtypeStructs): a checkpoint's structure without
-    allocating the params or the optimizer's moments (what evaluation restores into)."""
-    graphdef = split_model(nnx.eval_shape(lambda: _model(config, data_shape, num_train)))[0]
-    return graphdef, jax.eval_shape(lambda: setup(config, data_shape, num_train)[1])
+    """(evaluation graphdef, TrainState of ShapeDtypeStructs): a checkpoint's structure
+    without allocating the params or the optimizer's moments (what evaluation restores
+    into), and the graphdef that computes in float32."""
+    template = jax.eval_shape(lambda: setup(config, data_shape, num_train)[1])
+    return eval_graphdef(config, data_shape, num_train), template
 
 
-def _model(config, data_shape, num_train):
+def eval_graphdef(config, data_shape, num_train: int | None = None):
+    """The model's graphdef for evaluation: float32 computation, for the same params."""
     init_key = jax.random.split(jax.random.key(config.seed))[0]
-    return build_model(config.model, make_spec(config, data_shape, num_train, init_key))
+    spec = make_spec(config, data_shape, num_train, init_key, evaluation=True)
+    return split_model(nnx.eval_shape(lambda: build_model(config.model, spec)))[0]
 
 
 def setup(config, data_shape, num_train: int | None = None):

@@ -16,6 +16,7 @@ of the Fréchet distance.
 
 from __future__ import annotations
 
+import contextlib
 from functools import partial
 
 import jax
@@ -38,11 +39,17 @@ def make_train_step(
     dynamic_binarize: bool = False,
     num_train: int | None = None,
     batch_size: int | None = None,
+    matmul_precision: str = "default",
 ):
     """Return the pure step (state, batch {"image": u8 [B, H, W, C], ...}, key, hyper) ->
-    (state, metrics). `num_train` and `batch_size` reach the objective's Context."""
+    (state, metrics). `num_train` and `batch_size` reach the objective's Context;
+    `matmul_precision` (default | high | highest) applies to every matmul it traces."""
 
     def train_step(state: TrainState, batch: dict, key: jax.Array, hyper: Hyper):
+        with matmul_precision_context(matmul_precision):
+            return _train_step(state, batch, key, hyper)
+
+    def _train_step(state: TrainState, batch: dict, key: jax.Array, hyper: Hyper):
         k_data, k_obj = jax.random.split(jax.random.fold_in(key, state.step))
         x = to_unit_interval(batch["image"])
         if dynamic_binarize:  # a fresh draw every step, from a key the objective never sees
@@ -76,6 +83,13 @@ def make_train_step(
         return new_state, {**metrics, "grad_norm": grad_norm, "finite": ok, **streak}
 
     return train_step
+
+
+def matmul_precision_context(precision: str):
+    """jax.default_matmul_precision(precision) while tracing; nothing for "default"."""
+    if precision in (None, "default"):
+        return contextlib.nullcontext()
+    return jax.default_matmul_precision(precision)
 
 
 def gather(data: dict, idx) -> dict:

@@ -21,7 +21,7 @@ from vae_jax.files import write_text_atomic
 from vae_jax.hyper import hyper_from_config
 from vae_jax.model import full_state
 from vae_jax.progress import format_seconds
-from vae_jax.state import make_spec, setup
+from vae_jax.state import eval_graphdef, make_spec, setup
 from vae_jax.step import make_chunk_runner, make_train_step
 
 # Metrics that depend on the wall clock; everything else a run logs is a function of the seed.
@@ -63,7 +63,10 @@ def train(config, workdir: str, dataset, *, make_validate=None):
     os.makedirs(workdir, exist_ok=True)
 
     graphdef, state, tx, objective, train_key = setup(config, dataset.shape, len(dataset.train_x))
-    validate = make_validate(graphdef) if make_validate is not None else None
+    # Evaluation (the validator, and whatever receives the returned graphdef) computes in
+    # float32 at full precision, whatever the training's compute dtype and precision.
+    graphdef_eval = eval_graphdef(config, dataset.shape, len(dataset.train_x))
+    validate = make_validate(graphdef_eval) if make_validate is not None else None
     hyper = hyper_from_config(config.hyper)
     step_fn = make_train_step(
         graphdef,
@@ -72,6 +75,7 @@ def train(config, workdir: str, dataset, *, make_validate=None):
         dynamic_binarize=config.data.binarize == "dynamic",
         num_train=len(dataset.train_x),
         batch_size=config.data.batch_size,
+        matmul_precision=config.train.matmul_precision,
     )
     options = cpu_compiler_options() if config.train.cpu_tuning else None
     run_chunk = make_chunk_runner(step_fn, config.train.fuse_steps, options)
@@ -99,7 +103,7 @@ def train(config, workdir: str, dataset, *, make_validate=None):
         )
     finally:
         ckpt.close()
-    return graphdef, full_state(state.params, state.model_state)
+    return graphdef_eval, full_state(state.params, state.model_state)
 
 
 def _loop(config, state, run_chunk, dataset, train_key, hyper, ckpt, validate, progress):

@@ -114,7 +114,7 @@ def train_classifier(
     graphdef, params, model_state = split_model(model)
     tx = _optimizer(num_steps, learning_rate)
     state = init_state(params, model_state, tx)
-    step = make_train_step(graphdef, classification_objective(), tx)
+    step = make_train_step(graphdef, classification_objective(), tx, matmul_precision="highest")
     run = make_chunk_runner(step, fuse_steps=False)
     data = jax.device_put({"image": images_u8, "label": np.asarray(labels, np.int32)})
     draw = lambda s: jax.random.randint(

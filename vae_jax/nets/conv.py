@@ -55,20 +55,22 @@ def depth_to_space(h: jax.Array) -> jax.Array:
 class ConvEncoder(nnx.Module):
     """x [..., H, W, C] -> DiagGaussian([..., D])."""
 
-    def __init__(self, input_shape, latent_dim, channels, hidden_dim, activation, *, rngs):
+    def __init__(
+        self, input_shape, latent_dim, channels, hidden_dim, activation, *, rngs, dtype=None
+    ):
         h, _, c = input_shape
         stages = conv_stages(h)
         chans = _stage_channels(channels, stages)
         ins = [c, *chans[:-1]]
         self.convs = nnx.List(
             [
-                nnx.Conv(a, b, (3, 3), strides=2, padding="SAME", rngs=rngs)
+                nnx.Conv(a, b, (3, 3), strides=2, padding="SAME", dtype=dtype, rngs=rngs)
                 for a, b in zip(ins, chans, strict=True)
             ]
         )
         side = h // 2**stages
-        self.dense = nnx.Linear(side * side * chans[-1], hidden_dim, rngs=rngs)
-        self.out = nnx.Linear(hidden_dim, 2 * latent_dim, rngs=rngs)
+        self.dense = nnx.Linear(side * side * chans[-1], hidden_dim, dtype=dtype, rngs=rngs)
+        self.out = nnx.Linear(hidden_dim, 2 * latent_dim, dtype=dtype, rngs=rngs)
         self.activation = activation
 
     def __call__(self, x: jax.Array) -> DiagGaussian:
@@ -77,28 +79,32 @@ class ConvEncoder(nnx.Module):
         for conv in self.convs:
             h = act(conv(h))
         h = act(self.dense(h.reshape(h.shape[0], -1)))
-        loc, log_scale = jnp.split(self.out(h).reshape(*lead, -1), 2, axis=-1)
+        loc, log_scale = jnp.split(self.out(h).astype(jnp.float32).reshape(*lead, -1), 2, axis=-1)
         return DiagGaussian(loc, log_scale)
 
 
 class ConvDecoder(nnx.Module):
     """z [..., D] -> decoder_out [..., H, W, C * num_params]."""
 
-    def __init__(self, output_shape, latent_dim, channels, hidden_dim, activation, *, rngs):
+    def __init__(
+        self, output_shape, latent_dim, channels, hidden_dim, activation, *, rngs, dtype=None
+    ):
         h, _, c_out = output_shape
         stages = conv_stages(h)
         chans = list(reversed(_stage_channels(channels, stages)))
         self.side, self.first_channels = h // 2**stages, chans[0]
-        self.dense = nnx.Linear(latent_dim, hidden_dim, rngs=rngs)
-        self.project = nnx.Linear(hidden_dim, self.side * self.side * chans[0], rngs=rngs)
+        self.dense = nnx.Linear(latent_dim, hidden_dim, dtype=dtype, rngs=rngs)
+        self.project = nnx.Linear(
+            hidden_dim, self.side * self.side * chans[0], dtype=dtype, rngs=rngs
+        )
         outs = [*chans[1:], chans[-1]]
         self.upconvs = nnx.List(
             [
-                nnx.Conv(a, 4 * b, (3, 3), padding="SAME", rngs=rngs)
+                nnx.Conv(a, 4 * b, (3, 3), padding="SAME", dtype=dtype, rngs=rngs)
                 for a, b in zip(chans, outs, strict=True)
             ]
         )
-        self.out = nnx.Conv(outs[-1], c_out, (3, 3), padding="SAME", rngs=rngs)
+        self.out = nnx.Conv(outs[-1], c_out, (3, 3), padding="SAME", dtype=dtype, rngs=rngs)
         self.activation = activation
 
     def __call__(self, z: jax.Array) -> jax.Array:
@@ -108,17 +114,17 @@ class ConvDecoder(nnx.Module):
         h = h.reshape(-1, self.side, self.side, self.first_channels)
         for upconv in self.upconvs:
             h = act(depth_to_space(upconv(h)))
-        out = self.out(h)
+        out = self.out(h).astype(jnp.float32)  # the likelihood works in float32
         return out.reshape(*lead, *out.shape[1:])
 
 
 def make(section, spec: Spec):
     out_shape = (*spec.data_shape[:-1], spec.data_shape[-1] * spec.num_params)
     chans, hidden, act = tuple(section.channels), section.hidden_dim, section.activation
-    rngs = nnx.Rngs(params=spec.key)
+    rngs, dtype = nnx.Rngs(params=spec.key), spec.dtype
     return (
-        ConvEncoder(spec.data_shape, spec.latent_dim, chans, hidden, act, rngs=rngs),
-        ConvDecoder(out_shape, spec.latent_dim, chans, hidden, act, rngs=rngs),
+        ConvEncoder(spec.data_shape, spec.latent_dim, chans, hidden, act, rngs=rngs, dtype=dtype),
+        ConvDecoder(out_shape, spec.latent_dim, chans, hidden, act, rngs=rngs, dtype=dtype),
     )
 
 

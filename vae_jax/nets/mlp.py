@@ -19,12 +19,13 @@ from vae_jax.nets.activations import ACTIVATIONS
 class MLPEncoder(nnx.Module):
     """x [B, H, W, C] -> q(z|x) = DiagGaussian([B, D])."""
 
-    def __init__(self, input_shape, latent_dim, hidden_dims: Sequence[int], activation, *, rngs):
+    def __init__(
+        self, input_shape, latent_dim, hidden_dims: Sequence[int], activation, *, rngs, dtype=None
+    ):
         sizes = [math.prod(input_shape), *hidden_dims]
-        self.hidden = nnx.List(
-            [nnx.Linear(a, b, rngs=rngs) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
-        )
-        self.out = nnx.Linear(sizes[-1], 2 * latent_dim, rngs=rngs)
+        linear = lambda a, b: nnx.Linear(a, b, dtype=dtype, rngs=rngs)  # params stay float32
+        self.hidden = nnx.List([linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True)])
+        self.out = linear(sizes[-1], 2 * latent_dim)
         self.activation = activation
         self.input_ndim = len(input_shape)
 
@@ -33,19 +34,20 @@ class MLPEncoder(nnx.Module):
         act = ACTIVATIONS[self.activation]
         for layer in self.hidden:
             h = act(layer(h))
-        loc, log_scale = jnp.split(self.out(h), 2, axis=-1)
+        loc, log_scale = jnp.split(self.out(h).astype(jnp.float32), 2, axis=-1)
         return DiagGaussian(loc, log_scale)
 
 
 class MLPDecoder(nnx.Module):
     """z [..., D] -> decoder_out [..., H, W, C * num_params]."""
 
-    def __init__(self, output_shape, latent_dim, hidden_dims: Sequence[int], activation, *, rngs):
+    def __init__(
+        self, output_shape, latent_dim, hidden_dims: Sequence[int], activation, *, rngs, dtype=None
+    ):
         sizes = [latent_dim, *reversed(tuple(hidden_dims))]
-        self.hidden = nnx.List(
-            [nnx.Linear(a, b, rngs=rngs) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
-        )
-        self.out = nnx.Linear(sizes[-1], math.prod(output_shape), rngs=rngs)
+        linear = lambda a, b: nnx.Linear(a, b, dtype=dtype, rngs=rngs)  # params stay float32
+        self.hidden = nnx.List([linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True)])
+        self.out = linear(sizes[-1], math.prod(output_shape))
         self.activation = activation
         self.output_shape = tuple(output_shape)
 
@@ -54,15 +56,17 @@ class MLPDecoder(nnx.Module):
         h = z
         for layer in self.hidden:
             h = act(layer(h))
-        return self.out(h).reshape(*z.shape[:-1], *self.output_shape)
+        # The likelihood works in float32 whatever the compute dtype.
+        return self.out(h).astype(jnp.float32).reshape(*z.shape[:-1], *self.output_shape)
 
 
 def make(section, spec: Spec):
     out_shape = (*spec.data_shape[:-1], spec.data_shape[-1] * spec.num_params)
     hidden, act, rngs = tuple(section.hidden_dims), section.activation, nnx.Rngs(params=spec.key)
+    dtype = spec.dtype
     return (
-        MLPEncoder(spec.data_shape, spec.latent_dim, hidden, act, rngs=rngs),
-        MLPDecoder(out_shape, spec.latent_dim, hidden, act, rngs=rngs),
+        MLPEncoder(spec.data_shape, spec.latent_dim, hidden, act, rngs=rngs, dtype=dtype),
+        MLPDecoder(out_shape, spec.latent_dim, hidden, act, rngs=rngs, dtype=dtype),
     )
 
 
