@@ -9,11 +9,60 @@ import os
 import statistics
 import time
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import torch
 
+from vae_jax import platform
 from vae_jax.config_lib import base_config
 from vae_jax.data import DEBIAN_FASHION_MNIST_DIR, load_dataset
+
+# The reference runs where JAX runs: CUDA when JAX has a GPU and this torch build has CUDA.
+TORCH_DEVICE = torch.device(
+    "cuda" if jax.default_backend() == "gpu" and torch.cuda.is_available() else "cpu"
+)
+
+
+def torch_sync() -> None:
+    """Wait for queued CUDA work, so that wall times measure it."""
+    if TORCH_DEVICE.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def device_name() -> str:
+    i = platform.info()
+    return f"{i['backend']}: {i['device_count']} × {i['device_kind']}"
+
+
+def matmul_peak_gflops(n: int = 2048, repeats: int = 10) -> float:
+    """The float32 matmul throughput this machine reaches in JAX: best of `repeats` n×n
+    products at the backend's default precision (the peak the training step is held to)."""
+    a = jnp.ones((n, n), jnp.float32)
+    f = jax.jit(lambda a, b: a @ b)
+    f(a, a).block_until_ready()
+    best = min(_timed(lambda: f(a, a).block_until_ready()) for _ in range(repeats))
+    return 2 * n**3 / best / 1e9
+
+
+def _timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def entry(name: str, ours: float, reference: float | None, unit: str, **extra) -> dict:
+    """One row of bench.json: higher is better for every unit used here (throughputs)."""
+    ratio = None if not reference else ours / reference
+    return {
+        "name": name,
+        "ours": ours,
+        "reference": reference,
+        "ratio": ratio,
+        "unit": unit,
+        "device": device_name(),
+        **extra,
+    }
 
 
 class TorchMLP(torch.nn.Module):
@@ -33,6 +82,7 @@ class TorchMLP(torch.nn.Module):
                 linear.weight.copy_(torch.from_numpy(kernel.T.copy()))
                 linear.bias.copy_(torch.from_numpy(bias.copy()))
             self.linears.append(linear)
+        self.to(TORCH_DEVICE)
         if nnx_mlp.activation != "relu":
             raise ValueError(f"benchmark mirrors relu MLPs only, got {nnx_mlp.activation}")
 

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from flax import nnx
 
-from benchmarks.common import TorchMLP, alternate, load_base_data, write_result
+from benchmarks.common import TORCH_DEVICE, TorchMLP, alternate, entry, load_base_data, write_result
 from vae_jax.cpu_tuning import ENV_SWITCH, cpu_compiler_options
 from vae_jax.evaluate.loglik import (
     DEFAULT_CHUNK_SIZE,
@@ -60,8 +60,8 @@ def torch_importance_log_likelihood(encoder, decoder, x, num_samples, chunk_size
     sizes = [chunk_size] * (num_samples // chunk_size)
     if num_samples % chunk_size:
         sizes.append(num_samples % chunk_size)
-    m = torch.full((x.shape[0],), -math.inf)
-    s = torch.zeros(x.shape[0])
+    m = torch.full((x.shape[0],), -math.inf, device=x.device)
+    s = torch.zeros(x.shape[0], device=x.device)
     for i, n in enumerate(sizes):
         z = loc + scale * noise(i, n)  # [n, B, D]
         logits = decoder(z)  # [n, B, P]
@@ -88,9 +88,9 @@ def torch_dataset_log_likelihood(
                 chunk = np.concatenate([chunk, np.zeros((pad, *chunk.shape[1:]), chunk.dtype)])
             x = torch.from_numpy(chunk.reshape(batch_size, -1).astype(np.float32) / 255.0)
             values = torch_importance_log_likelihood(
-                encoder, decoder, x, num_samples, chunk_size, noise_for_batch(b)
+                encoder, decoder, x.to(TORCH_DEVICE), num_samples, chunk_size, noise_for_batch(b)
             )
-            out.append(values.numpy()[: batch_size - pad])
+            out.append(values.cpu().numpy()[: batch_size - pad])
     return np.concatenate(out)
 
 
@@ -102,7 +102,7 @@ def jax_noise(key, latent_dim, batch_size):
 
         def noise(i, n):
             eps = jax.random.normal(jax.random.fold_in(kb, i), (n, batch_size, latent_dim))
-            return torch.from_numpy(np.array(eps))
+            return torch.from_numpy(np.array(eps)).to(TORCH_DEVICE)
 
         return noise
 
@@ -110,8 +110,9 @@ def jax_noise(key, latent_dim, batch_size):
 
 
 def torch_noise(seed, latent_dim, batch_size):
-    gen = torch.Generator().manual_seed(seed)
-    return lambda b: lambda i, n: torch.randn((n, batch_size, latent_dim), generator=gen)
+    gen = torch.Generator(device=TORCH_DEVICE).manual_seed(seed)
+    shape = lambda n: (n, batch_size, latent_dim)
+    return lambda b: lambda i, n: torch.randn(shape(n), generator=gen, device=TORCH_DEVICE)
 
 
 def load_images(num_images: int):
@@ -295,6 +296,17 @@ def main(argv=None):
         "cpu": platform.processor() or platform.machine(),
         "versions": {"jax": jax.__version__, "torch": torch.__version__},
         "runs": runs,
+        "entries": [
+            entry(
+                f"loglik_K{r['K']}_{r['variant'].replace(' ', '_')}",
+                r["jax"]["images_per_s"],
+                r["torch"]["images_per_s"],
+                "images/s",
+                reference_name=f"PyTorch {torch.__version__} eager",
+                chunk_size=r["chunk_size"],
+            )
+            for r in runs
+        ],
     }
     return write_result(args.out, result)
 

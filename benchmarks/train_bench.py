@@ -29,7 +29,16 @@ import jax.numpy as jnp
 import numpy as np
 import torch
 
-from benchmarks.common import TorchMLP, alternate, load_base_data, write_result
+from benchmarks.common import (
+    TORCH_DEVICE,
+    TorchMLP,
+    alternate,
+    entry,
+    load_base_data,
+    matmul_peak_gflops,
+    torch_sync,
+    write_result,
+)
 from vae_jax.data import batch_indices
 from vae_jax.hyper import hyper_from_config
 from vae_jax.model import merge_model
@@ -66,8 +75,9 @@ class TorchTrainer:
         """Steps over index rows [n, B] of data_u8 [N, P], binarizing and drawing ε here."""
         for row in rows:
             x = torch.bernoulli(data_u8[row].float() / 255.0, generator=gen)
-            eps = torch.randn((len(row), latent_dim), generator=gen)
+            eps = torch.randn((len(row), latent_dim), generator=gen, device=TORCH_DEVICE)
             self.step(x, eps)
+        torch_sync()
 
 
 def load_train_images():
@@ -105,8 +115,8 @@ def same_computation_check(config, graphdef, params, images, num_steps):
         eps = np.array(jax.random.normal(k_obj, (batch, latent)))  # writable, for torch
         state, metrics = step(state, {"image": jnp.asarray(x_bin * 255)}, key, hyper)
         jax_losses.append(float(metrics["loss"]))
-        x_t = torch.from_numpy(x_bin.reshape(batch, -1).astype(np.float32))
-        torch_losses.append(float(trainer.step(x_t, torch.from_numpy(eps))))
+        x_t = torch.from_numpy(x_bin.reshape(batch, -1).astype(np.float32)).to(TORCH_DEVICE)
+        torch_losses.append(float(trainer.step(x_t, torch.from_numpy(eps).to(TORCH_DEVICE))))
     return float(np.max(np.abs(np.subtract(jax_losses, torch_losses)))), jax_losses, torch_losses
 
 
@@ -151,9 +161,9 @@ def main(argv=None):
     trainer = TorchTrainer(
         merge_model(graphdef, params0, state.model_state), config.train.learning_rate
     )
-    data_t = torch.from_numpy(images.reshape(len(images), -1).copy())
-    rows_t = torch.from_numpy(rows.astype(np.int64))
-    gen = torch.Generator().manual_seed(0)
+    data_t = torch.from_numpy(images.reshape(len(images), -1).copy()).to(TORCH_DEVICE)
+    rows_t = torch.from_numpy(rows.astype(np.int64)).to(TORCH_DEVICE)
+    gen = torch.Generator(device=TORCH_DEVICE).manual_seed(0)
 
     def run_torch():
         trainer.run(data_t, rows_t, gen, latent)
@@ -165,10 +175,15 @@ def main(argv=None):
     (t_jax, times_jax), (t_torch, times_torch) = alternate([run_jax, run_torch], args.repeats)
     n = args.steps * batch
     ratio = t_torch / t_jax
+    peak = matmul_peak_gflops()
+    flops = training_matmul_flops(graphdef, state.params)
+    fraction = n / t_jax * flops / 1e9 / peak
     print(
         f"vae_jax (jit, lax.scan over {args.steps} steps): {n / t_jax:,.0f} examples/s\n"
         f"PyTorch {torch.__version__} eager loop:          {n / t_torch:,.0f} examples/s\n"
-        f"ratio vae_jax / PyTorch: {ratio:.2f}x",
+        f"ratio vae_jax / PyTorch: {ratio:.2f}x\n"
+        f"vae_jax at {n / t_jax * flops / 1e9:.0f} GFLOP/s of matmuls ({flops / 1e6:.2f} MFLOP "
+        f"per example): {fraction:.0%} of the {peak:.0f} GFLOP/s float32 matmul peak measured here",
         flush=True,
     )
     result = {
@@ -193,8 +208,35 @@ def main(argv=None):
         },
         "torch": {"median_s": t_torch, "examples_per_s": n / t_torch, "times_s": times_torch},
         "throughput_ratio_jax_over_torch": ratio,
+        "matmul_flops_per_example": flops,
+        "matmul_peak_gflops": peak,
+        "fraction_of_matmul_peak": fraction,
+        "entries": [
+            entry(
+                "train_step_mlp_batch128",
+                n / t_jax,
+                n / t_torch,
+                "examples/s",
+                reference_name=f"PyTorch {torch.__version__} eager",
+                fraction_of_matmul_peak=fraction,
+            )
+        ],
     }
     return write_result(args.out, result)
+
+
+def training_matmul_flops(graphdef, params) -> float:
+    """Matmul FLOPs of one training example: 2·Σ(in·out) forward over every dense kernel,
+    twice that backward (input and weight gradients), less the input gradient of the first
+    encoder layer, which is never computed (the data need no gradient)."""
+    del graphdef
+    kernels = [
+        leaf
+        for path, leaf in jax.tree_util.tree_leaves_with_path(params)
+        if "kernel" in jax.tree_util.keystr(path) and leaf.ndim == 2
+    ]
+    first = params["encoder"]["hidden"][0]["kernel"][...].size
+    return 6.0 * sum(k.size for k in kernels) - 2.0 * first
 
 
 if __name__ == "__main__":

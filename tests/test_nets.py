@@ -68,8 +68,6 @@ def test_conv_vae_loss_falls(tmp_path):
             "model.net": "conv",
             "model.conv.channels": (8, 16),
             "model.conv.hidden_dim": 32,
-            "train.fuse_steps": False,
-            "train.cpu_tuning": True,
             "train.learning_rate": 1e-2,
             "train.num_steps": 120,
             "train.log_every": 30,

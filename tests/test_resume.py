@@ -77,7 +77,7 @@ def test_parameters_of_another_shape_cannot_resume_even_when_allowed(tmp_path):
 def test_execution_only_changes_pass_silently(tmp_path):
     workdir = tmp_path / "run"
     _first_20(workdir)
-    run(tiny_config(**{"train.fuse_steps": False, "eval.batch_size": 16}), str(workdir))
+    run(tiny_config(**{"train.fuse_steps": "false", "eval.batch_size": 16}), str(workdir))
     assert not (workdir / "config_history.jsonl").exists()
     assert [r["step"] for r in read_metrics(workdir)] == [10, 20, 30, 40]
 

@@ -20,7 +20,7 @@ from vae_jax.data import batch_indices, load_dataset
 from vae_jax.experiment import run as train_and_evaluate
 from vae_jax.hyper import Hyper, hyper_from_config
 from vae_jax.state import TrainState, setup
-from vae_jax.step import make_chunk_runner, make_multi_step, make_train_step, mean_over_finite
+from vae_jax.step import make_chunk_runner, make_train_step, mean_over_finite
 from vae_jax.train import NonFiniteLossError
 
 SHAPE = (28, 28, 1)
@@ -71,7 +71,7 @@ def parts():
         hyper=hyper_from_config(config.hyper),
         step=step,
         jit_step=jax.jit(step),
-        jit_multi=jax.jit(make_multi_step(step), donate_argnums=(0,)),
+        jit_multi=make_chunk_runner(step, fuse_steps=True, length=4),
         data=data,
     )
 
@@ -88,7 +88,7 @@ def test_steps_compile_once(parts):
         hyper = Hyper(beta=jnp.float32(1.0 + i))
         state, metrics = multi(state, call_data, idx, jax.random.fold_in(key, i), hyper)
         assert np.isfinite(float(metrics["loss"]))
-    assert multi._cache_size() == 1
+    assert multi.jitted._cache_size() == 1
     assert int(state.step) == 12
 
     s = parts["state"]
@@ -126,6 +126,27 @@ def test_scan_matches_step_loop(parts):
     assert int(fused.step) == int(looped.step) == 4
     _assert_trees_close(fused.params, looped.params, atol=1e-5)
     np.testing.assert_allclose(float(fused_metrics["loss"]), np.mean(losses), rtol=1e-5)
+
+
+@pytest.mark.parametrize("fuse_steps", [True, False])
+def test_a_short_chunk_is_padded_not_compiled_again(parts, fuse_steps):
+    """The last chunk of a run (or the first after a resume) may be shorter than
+    train.log_every: it runs in the program compiled for the full length, its padding rows
+    change nothing, and its metrics average the real steps only."""
+    data, key, hyper = parts["data"], parts["key"], parts["hyper"]
+    run = make_chunk_runner(parts["step"], fuse_steps=fuse_steps, length=4)
+    idx = jnp.asarray(batch_indices(len(data["image"]), BATCH, 0, 0, 6))  # [6, B]
+    state, full = run(_copy(parts["state"]), data, idx[:4], key, hyper)
+    state, short = run(state, data, idx[4:], key, hyper)  # 2 real rows, 2 padding rows
+    assert int(state.step) == 6 and int(state.nonfinite_steps) == 0
+    compiled = run.jitted if fuse_steps else run.step
+    assert compiled._cache_size() == 1
+    looped, losses = parts["state"], []
+    for row in idx:
+        looped, metrics = parts["jit_step"](looped, _rows(data, row), key, hyper)
+        losses.append(float(metrics["loss"]))
+    _assert_trees_close(state.params, looped.params, atol=1e-5)
+    np.testing.assert_allclose(float(short["loss"]), np.mean(losses[4:]), rtol=1e-5)
 
 
 def test_step_vmaps_over_stacked_states_and_betas(parts):

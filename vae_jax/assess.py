@@ -13,6 +13,7 @@ from vae_jax import report
 from vae_jax.evaluate.suite import measure, summary_of
 from vae_jax.figures.suite import write_core_figures, write_figures
 from vae_jax.files import write_json_atomic
+from vae_jax.progress import Timings, maybe
 from vae_jax.resume import read_history
 
 
@@ -26,6 +27,7 @@ def evaluate_run(
     baseline=None,
     num_importance_samples: int | None = None,
     step: int | None = None,
+    timings: Timings | None = None,
 ) -> dict:
     """All numbers and figures for a trained model; writes eval.json and, with the
     diagnostics, report.html. Arguments as vae_jax.evaluate.suite.measure. Returns the
@@ -39,20 +41,24 @@ def evaluate_run(
         baseline=baseline,
         num_importance_samples=num_importance_samples,
         step=step,
+        timings=timings,
     )
     history = read_history(workdir)
     if history:
         results["config_history"] = history
     print("  figures", flush=True)
-    if "collapse" in results:
-        figs = write_figures(
-            config, workdir, dataset, graphdef, state, results["collapse"], baseline
-        )
-    else:
-        figs = write_core_figures(config, workdir, dataset, graphdef, state)
+    with maybe(timings, "figures"):
+        if "collapse" in results:
+            figs = write_figures(
+                config, workdir, dataset, graphdef, state, results["collapse"], baseline
+            )
+        else:
+            figs = write_core_figures(config, workdir, dataset, graphdef, state)
     results["figures"] = [{"file": os.path.basename(p), "caption": c} for p, c in figs]
     write_json_atomic(os.path.join(workdir, "eval.json"), results)
-    write_json_atomic(os.path.join(workdir, "summary.json"), summary_of(results))
     if "collapse" in results:
-        report.write_report(os.path.join(workdir, "report.html"), results, figs, config)
+        with maybe(timings, "report"):
+            report.write_report(os.path.join(workdir, "report.html"), results, figs, config)
+    seconds = None if timings is None else dict(timings.seconds)
+    write_json_atomic(os.path.join(workdir, "summary.json"), summary_of(results, seconds))
     return results

@@ -12,6 +12,7 @@ from vae_jax.objectives import OBJECTIVES
 from vae_jax.priors import PRIORS
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
+SWITCH_VALUES = ("auto", "true", "false", "1", "0", "yes", "no")
 
 
 def _choice(c, field: str, options):
@@ -46,6 +47,10 @@ def validate_config(c) -> None:
     _choice(c, "train.lr_schedule", ("constant", "cosine"))
     _choice(c, "train.matmul_precision", ("default", "high", "highest"))
     _choice(c, "train.compute_dtype", ("float32", "bfloat16"))
+    for field in ("train.fuse_steps", "train.cpu_tuning"):
+        value = c.train[field.split(".")[1]]
+        if str(value).lower() not in SWITCH_VALUES:
+            fail(field, value, "choose auto, true or false")
     for f in (
         "data.batch_size",
         "model.latent_dim",
@@ -59,7 +64,6 @@ def validate_config(c) -> None:
         "data.image_size",
         "data.synthetic_size",
         "eval.num_importance_samples",
-        "eval.loglik_chunk",
         "eval.loglik_batch_size",
         "eval.fd_num_examples",
         "eval.classifier_steps",
@@ -73,6 +77,7 @@ def validate_config(c) -> None:
         "eval.num_figure_examples",
         "eval.loglik_examples",
         "eval.autoencoder_steps",
+        "eval.loglik_chunk",
         "train.eval_every",
     ):
         _positive_int(c, f, allow_zero=True)

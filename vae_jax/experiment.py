@@ -11,6 +11,7 @@ here, never by evaluation.
 from __future__ import annotations
 
 import os
+import time
 
 from vae_jax import config_check, platform, train
 from vae_jax.assess import evaluate_run
@@ -18,6 +19,8 @@ from vae_jax.config_lib import autoencoder_config
 from vae_jax.data import load_dataset
 from vae_jax.evaluate.elbo import dataset_elbo
 from vae_jax.evaluate.suite import eval_key, summary_lines, summary_of, written_lines
+from vae_jax.files import write_json_atomic
+from vae_jax.progress import Timings
 from vae_jax.state import make_objective, make_spec
 
 
@@ -48,7 +51,7 @@ def make_validator(config, dataset, graphdef, *, deterministic: bool = False):
     return validate
 
 
-def train_with_validation(config, workdir: str, dataset):
+def train_with_validation(config, workdir: str, dataset, timings: Timings | None = None):
     """train.train with this run's validator. Returns (graphdef, params)."""
     spec = make_spec(config, dataset.shape, len(dataset.train_x))
     config_check.validate_for_data(
@@ -65,30 +68,42 @@ def train_with_validation(config, workdir: str, dataset):
         make_validate=lambda graphdef: make_validator(
             config, dataset, graphdef, deterministic=deterministic
         ),
+        timings=timings,
     )
 
 
 def run(config, workdir: str) -> dict:
     """Train `config` in `workdir` (resuming from its last checkpoint), train the autoencoder
     baseline if asked, evaluate, and write summary.json. Returns the summary."""
+    t_start = time.perf_counter()
     config_check.validate_config(config)
+    platform.configure(config)  # a no-op once JAX's backend has started (main.py calls it first)
     platform.require_accelerator(config)
     print(platform.describe(platform.info()), flush=True)
-    dataset = load_dataset(config.data)
-    graphdef, params = train_with_validation(config, workdir, dataset)
+    timings = Timings()
+    with timings.phase("load data"):
+        dataset = load_dataset(config.data)
+    graphdef, params = train_with_validation(config, workdir, dataset, timings)
     baseline = None
     spec = make_spec(config, dataset.shape, len(dataset.train_x))
     if config.eval.autoencoder_steps and make_objective(config, spec).bound:
         print(
             f"Training the autoencoder baseline ({config.eval.autoencoder_steps} steps)", flush=True
         )
-        baseline = train_with_validation(
-            autoencoder_config(config), os.path.join(workdir, "autoencoder"), dataset
-        )
-    results = evaluate_run(config, workdir, dataset, graphdef, params, baseline=baseline)
-    summary = summary_of(results)
+        with timings.phase("autoencoder baseline (training)"):
+            baseline = train_with_validation(
+                autoencoder_config(config), os.path.join(workdir, "autoencoder"), dataset
+            )
+    results = evaluate_run(
+        config, workdir, dataset, graphdef, params, baseline=baseline, timings=timings
+    )
+    total = time.perf_counter() - t_start
+    seconds = {**timings.seconds, "total": total}
+    summary = summary_of(results, seconds)
+    write_json_atomic(os.path.join(workdir, "summary.json"), summary)
     for line in summary_lines(results):
         print(line, flush=True)
+    print("wall time by phase:\n" + timings.table(total), flush=True)
     for line in written_lines(workdir, results):
         print(line, flush=True)
     return summary

@@ -14,7 +14,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from vae_jax import experiment, train
+from vae_jax import experiment, platform, train
 from vae_jax.config_check import ConfigError
 from vae_jax.data import DataError
 
@@ -52,6 +52,7 @@ def _fail(message: str):
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
+    platform.configure(FLAGS.config)  # before JAX starts its backend
     try:
         experiment.run(FLAGS.config, FLAGS.workdir)
     except (ConfigError, DataError, train.NonFiniteLossError) as e:

@@ -6,6 +6,7 @@ On a terminal the line is redrawn in place; in a log file a line is printed at m
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 
@@ -38,3 +39,32 @@ class Progress:
             print("\r" + text.ljust(78), end=end, flush=True)
         else:
             print(text, flush=True)
+
+
+class Timings:
+    """Wall seconds per phase of a run (compile, training, each evaluation phase, ...), in
+    the order the phases first ran: summary.json's `timings`, and a table at the end."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def phase(self, name: str):
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.add(name, time.perf_counter() - t0)
+
+    def add(self, name: str, seconds: float) -> None:
+        self.seconds[name] = self.seconds.get(name, 0.0) + seconds
+
+    def table(self, total: float | None = None) -> str:
+        rows = list(self.seconds.items()) + ([("total (wall)", total)] if total else [])
+        width = max(len(name) for name, _ in rows) + 2
+        return "\n".join(f"  {name:<{width}}{s:8.1f} s" for name, s in rows)
+
+
+def maybe(timings: Timings | None, name: str):
+    """timings.phase(name), or nothing when no Timings is given."""
+    return timings.phase(name) if timings is not None else contextlib.nullcontext()

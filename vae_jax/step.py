@@ -17,6 +17,7 @@ of the Fréchet distance.
 from __future__ import annotations
 
 import contextlib
+import time
 from functools import partial
 
 import jax
@@ -66,16 +67,25 @@ def make_train_step(
             state.params, state.model_state
         )
         grad_norm = optax.tree.norm(grads)
-        updates, opt_state = tx.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
         ok = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+
+        def update(_):
+            updates, opt_state = tx.update(grads, state.opt_state, state.params)
+            return optax.apply_updates(state.params, updates), opt_state
+
+        # A skipped step leaves params and optimizer state as they were. `cond` rather than
+        # a `where` over every leaf: on CPU it saves a pass over params and Adam's moments
+        # (~5 % of the default MLP's step); under vmap it becomes that `where`.
+        params, opt_state = jax.lax.cond(
+            ok, update, lambda _: (state.params, state.opt_state), None
+        )
         keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
         bad = 1 - ok.astype(jnp.int32)
         new_state = TrainState(
             step=state.step + 1,
-            params=keep(params, state.params),
+            params=params,
             model_state=keep(model_state, state.model_state),
-            opt_state=keep(opt_state, state.opt_state),
+            opt_state=opt_state,
             nonfinite_steps=state.nonfinite_steps + bad,
             nonfinite_streak=jnp.where(ok, 0, state.nonfinite_streak + 1),
         )
@@ -99,18 +109,36 @@ def gather(data: dict, idx) -> dict:
 
 def make_multi_step(train_step):
     """Scan `train_step` over index rows [n, B] into device data {"image": [N, ...], ...}.
+    Rows whose `active` flag [n] is False are skipped (the state passes through), so a
+    chunk shorter than the compiled length is padded instead of compiled again.
 
-    Returns (state, metrics): metrics are averaged over the steps whose update was finite.
+    Returns (state, metrics): metrics are averaged over the active steps whose update was
+    finite.
     """
 
-    def multi_step(state, data, indices, key, hyper):
-        def body(s, idx):
+    def multi_step(state, data, indices, active, key, hyper):
+        def run(s, idx):
             return train_step(s, gather(data, idx), key, hyper)
 
-        state, per_step = jax.lax.scan(body, state, indices)
+        def body(s, inputs):
+            idx, on = inputs
+            shapes = jax.eval_shape(run, s, idx)[1]
+            skip = lambda s, idx: (s, _inactive(shapes, s))
+            return jax.lax.cond(on, run, skip, s, idx)
+
+        state, per_step = jax.lax.scan(body, state, (indices, active))
         return state, mean_over_finite(per_step)
 
     return multi_step
+
+
+def _inactive(shapes: dict, state) -> dict:
+    """The metrics of a padding step: zeros, not finite (so never averaged), and the
+    state's current non-finite streak (so a run in progress is not cut)."""
+    out = {k: jnp.zeros(v.shape, v.dtype) for k, v in shapes.items()}
+    out["finite"] = jnp.zeros((), bool)
+    out["nonfinite_streak"] = state.nonfinite_streak
+    return out
 
 
 def mean_over_finite(per_step: dict) -> dict:
@@ -136,17 +164,36 @@ def mean_over_finite(per_step: dict) -> dict:
     }
 
 
-def make_chunk_runner(train_step, fuse_steps: bool = True, compiler_options=None):
-    """(state, data, indices [n, B], key, hyper) -> (state, mean metrics), jitted once.
+def make_chunk_runner(
+    train_step, fuse_steps: bool = True, compiler_options=None, length: int | None = None
+):
+    """(state, data, indices [n, B], key, hyper) -> (state, mean metrics), compiled once.
 
-    fuse_steps=True scans all n steps inside one jitted call (no per-step dispatch; best for
-    small MLPs). fuse_steps=False jits one step and loops in Python: XLA:CPU runs
-    convolutions inside a while loop far slower than at top level, so conv nets use this.
-    `compiler_options` go to jax.jit (see vae_jax.cpu_tuning and config.train.cpu_tuning).
+    fuse_steps=True scans the steps inside one jitted call (no per-step dispatch; best for
+    small MLPs and on accelerators). fuse_steps=False jits one step and loops in Python:
+    XLA:CPU runs convolutions inside a while loop far slower than at top level, so conv
+    nets use this on the CPU. With `length`, a shorter chunk (the last one, or the first
+    after a resume) is padded to it with inactive rows: one compiled program for all.
+    `compiler_options` go to jax.jit (vae_jax.cpu_tuning). `run.compile(*args)` compiles
+    ahead of the first call and returns the seconds it took.
     """
     jit = partial(jax.jit, donate_argnums=(0,), compiler_options=compiler_options)
     if fuse_steps:
-        return jit(make_multi_step(train_step))
+        fused = jit(make_multi_step(train_step))
+
+        def run(state, data, indices, key, hyper):
+            indices, active = _pad(indices, length)
+            return fused(state, data, indices, active, key, hyper)
+
+        def compile_ahead(state, data, indices, key, hyper):
+            indices, active = _pad(indices, length)
+            t0 = time.perf_counter()
+            fused.lower(state, data, indices, active, key, hyper).compile()
+            return time.perf_counter() - t0
+
+        run.compile, run.jitted = compile_ahead, fused
+        return run
+
     step = jit(lambda s, d, i, k, h: train_step(s, gather(d, i), k, h))
     reduce = jax.jit(mean_over_finite)
 
@@ -155,7 +202,35 @@ def make_chunk_runner(train_step, fuse_steps: bool = True, compiler_options=None
         for row in indices:
             state, metrics = step(state, data, row, key, hyper)
             per_step.append(metrics)
-        return state, reduce(jax.tree.map(lambda *v: jnp.stack(v), *per_step))
+        stacked = jax.tree.map(lambda *v: jnp.stack(v), *per_step)
+        if length and len(per_step) < length:  # pad the stack: `reduce` compiles once
+            extra = _inactive(jax.tree.map(lambda v: v[0], stacked), state)
+            pad = length - len(per_step)
+            stacked = jax.tree.map(
+                lambda v, e: jnp.concatenate([v, jnp.broadcast_to(e, (pad, *e.shape))]),
+                stacked,
+                extra,
+            )
+        return state, reduce(stacked)
 
-    run.step = step  # exposed so tests can check it compiles once
+    def compile_ahead(state, data, indices, key, hyper):
+        t0 = time.perf_counter()
+        step.lower(state, data, jnp.asarray(indices)[0], key, hyper).compile()
+        return time.perf_counter() - t0
+
+    run.compile, run.step = compile_ahead, step  # `step` exposed: tests check it compiles once
     return run
+
+
+def _pad(indices, length: int | None):
+    """indices [n, B] -> ([length, B] zero-padded, active [length]); as is without length."""
+    indices = jnp.asarray(indices)
+    n = indices.shape[0]
+    active = jnp.ones((n,), bool)
+    if length is None or n == length:
+        return indices, active
+    if n > length:
+        raise ValueError(f"a chunk of {n} steps is longer than the compiled {length}")
+    pad = length - n
+    indices = jnp.concatenate([indices, jnp.zeros((pad, indices.shape[1]), indices.dtype)])
+    return indices, jnp.concatenate([active, jnp.zeros((pad,), bool)])

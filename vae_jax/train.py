@@ -14,13 +14,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from vae_jax import checkpoint, config_check, resume
+from vae_jax import checkpoint, config_check, platform, resume
 from vae_jax.cpu_tuning import cpu_compiler_options
 from vae_jax.data import batch_indices
 from vae_jax.files import write_text_atomic
 from vae_jax.hyper import hyper_from_config
 from vae_jax.model import full_state
-from vae_jax.progress import format_seconds
+from vae_jax.progress import Timings, format_seconds
 from vae_jax.state import eval_graphdef, make_spec, setup
 from vae_jax.step import make_chunk_runner, make_train_step
 
@@ -42,7 +42,7 @@ def _rewind_metrics(path: str, step: int) -> None:
         f.writelines(lines)
 
 
-def train(config, workdir: str, dataset, *, make_validate=None):
+def train(config, workdir: str, dataset, *, make_validate=None, timings: Timings | None = None):
     """Train `config` on `dataset` in `workdir`, resuming from its last checkpoint.
 
     Writes config.json (after a successful restore), metrics.jsonl and checkpoints/.
@@ -77,8 +77,10 @@ def train(config, workdir: str, dataset, *, make_validate=None):
         batch_size=config.data.batch_size,
         matmul_precision=config.train.matmul_precision,
     )
-    options = cpu_compiler_options() if config.train.cpu_tuning else None
-    run_chunk = make_chunk_runner(step_fn, config.train.fuse_steps, options)
+    options = cpu_compiler_options() if platform.cpu_tuning(config) else None
+    run_chunk = make_chunk_runner(
+        step_fn, platform.fuse_steps(config), options, length=config.train.log_every
+    )
 
     ckpt = checkpoint.Checkpointer(workdir, config.train.keep_checkpoints)
     try:
@@ -98,57 +100,82 @@ def train(config, workdir: str, dataset, *, make_validate=None):
         # The record is written only after the state it describes was restored.
         write_text_atomic(os.path.join(workdir, "config.json"), config.to_json(indent=2))
         resume.write_record(workdir, dataset)
-        state = _loop(
-            config, state, run_chunk, dataset, train_key, hyper, ckpt, validate, objective.progress
-        )
+        loop = _Loop(config, run_chunk, dataset, train_key, hyper, ckpt, timings or Timings())
+        state = loop.run(state, validate, objective.progress)
     finally:
         ckpt.close()
     return graphdef_eval, full_state(state.params, state.model_state)
 
 
-def _loop(config, state, run_chunk, dataset, train_key, hyper, ckpt, validate, progress):
-    tc, batch = config.train, config.data.batch_size
-    metrics_path = os.path.join(os.path.dirname(ckpt.directory), "metrics.jsonl")
-    train_data = jax.device_put({"image": dataset.train_x, "label": dataset.train_y})
-    step = int(state.step)
-    last_saved = ckpt.latest_step()
-    t0, done_at_t0 = time.time(), step
-    while step < tc.num_steps:
+class _Loop:
+    """Chunks of steps until train.num_steps: run, guard, validate, log, checkpoint."""
+
+    def __init__(self, config, run_chunk, dataset, train_key, hyper, ckpt, timings):
+        self.config, self.run_chunk, self.dataset = config, run_chunk, dataset
+        self.train_key, self.hyper, self.ckpt, self.timings = train_key, hyper, ckpt, timings
+
+    def _indices(self, step: int) -> np.ndarray:
+        tc, n_train = self.config.train, len(self.dataset.train_x)
         n = min(tc.log_every - step % tc.log_every, tc.num_steps - step)
-        idx = batch_indices(len(dataset.train_x), batch, config.seed, step, n)
-        t_chunk, first = time.time(), step
-        state, metrics = run_chunk(state, train_data, jnp.asarray(idx), train_key, hyper)
-        metrics = {k: np.asarray(v).tolist() for k, v in jax.device_get(metrics).items()}
+        return batch_indices(n_train, self.config.data.batch_size, self.config.seed, step, n)
+
+    def run(self, state, validate, progress):
+        config, ckpt, timings = self.config, self.ckpt, self.timings
+        tc, batch = config.train, config.data.batch_size
+        metrics_path = os.path.join(os.path.dirname(ckpt.directory), "metrics.jsonl")
+        train_data = jax.device_put({"image": self.dataset.train_x, "label": self.dataset.train_y})
         step = int(state.step)
-        rate = n * batch / max(time.time() - t_chunk, 1e-9)
-        streak = metrics.pop("max_nonfinite_streak")
-        end = first + metrics.pop("max_nonfinite_streak_end")  # the run's last step
-        if streak >= tc.max_nonfinite_steps:
-            where = f"step {last_saved} in {ckpt.directory}" if last_saved is not None else "none"
-            raise NonFiniteLossError(
-                f"loss was non-finite for {streak} consecutive steps ({end - streak + 1}..{end});"
-                f" those updates were skipped. Last good checkpoint: {where}. Fix: lower "
-                "train.learning_rate, set train.grad_clip_norm, or check the data."
+        if step < tc.num_steps:  # compile once, ahead of the first chunk, and time it
+            seconds = self.run_chunk.compile(
+                state, train_data, jnp.asarray(self._indices(step)), self.train_key, self.hyper
             )
-        crossed = tc.eval_every and step // tc.eval_every > first // tc.eval_every
-        if validate is not None and (crossed or step == tc.num_steps):
-            metrics.update(validate(full_state(state.params, state.model_state)))
-        elapsed = time.time() - t0
-        record = {
-            "step": step,
-            **metrics,
-            "nonfinite_steps": int(state.nonfinite_steps),
-            "examples_per_sec": rate,
-            "elapsed_sec": elapsed,
-        }
-        with open(metrics_path, "a") as f:
-            f.write(json.dumps(record) + "\n")
-        eta = elapsed / max(step - done_at_t0, 1) * (tc.num_steps - step)
-        print(_progress_line(step, tc.num_steps, metrics, progress, rate, eta), flush=True)
-        if step % tc.checkpoint_every == 0 or step == tc.num_steps:
-            ckpt.save(step, state)
-            last_saved = step
-    return state
+            timings.add("compile train step", seconds)
+        last_saved = ckpt.latest_step()
+        t0, done_at_t0 = time.time(), step
+        while step < tc.num_steps:
+            idx = self._indices(step)
+            n = len(idx)
+            t_chunk, first = time.time(), step
+            with timings.phase("train steps"):
+                state, metrics = self.run_chunk(
+                    state, train_data, jnp.asarray(idx), self.train_key, self.hyper
+                )
+                metrics = {k: np.asarray(v).tolist() for k, v in jax.device_get(metrics).items()}
+            step = int(state.step)
+            rate = n * batch / max(time.time() - t_chunk, 1e-9)
+            streak = metrics.pop("max_nonfinite_streak")
+            end = first + metrics.pop("max_nonfinite_streak_end")  # the run's last step
+            if streak >= tc.max_nonfinite_steps:
+                where = (
+                    f"step {last_saved} in {ckpt.directory}" if last_saved is not None else "none"
+                )
+                raise NonFiniteLossError(
+                    f"loss was non-finite for {streak} consecutive steps "
+                    f"({end - streak + 1}..{end}); those updates were skipped. Last good "
+                    f"checkpoint: {where}. Fix: lower "
+                    "train.learning_rate, set train.grad_clip_norm, or check the data."
+                )
+            crossed = tc.eval_every and step // tc.eval_every > first // tc.eval_every
+            if validate is not None and (crossed or step == tc.num_steps):
+                with timings.phase("validation ELBO"):
+                    metrics.update(validate(full_state(state.params, state.model_state)))
+            elapsed = time.time() - t0
+            record = {
+                "step": step,
+                **metrics,
+                "nonfinite_steps": int(state.nonfinite_steps),
+                "examples_per_sec": rate,
+                "elapsed_sec": elapsed,
+            }
+            with open(metrics_path, "a") as f:
+                f.write(json.dumps(record) + "\n")
+            eta = elapsed / max(step - done_at_t0, 1) * (tc.num_steps - step)
+            print(_progress_line(step, tc.num_steps, metrics, progress, rate, eta), flush=True)
+            if step % tc.checkpoint_every == 0 or step == tc.num_steps:
+                with timings.phase("checkpoints"):
+                    ckpt.save(step, state)
+                last_saved = step
+        return state
 
 
 def _progress_line(step, num_steps, metrics: dict, keys, rate: float, eta: float) -> str:

@@ -14,8 +14,6 @@ def get_config(arg=None):
     arg = parse_arg(arg, arch="mlp", beta=1.0, latent_dim=20, runlocal=False)
     c = base_config()
     c.model.net = arg.arch
-    if arg.arch == "conv":  # as in fashion_mnist_conv.py: XLA:CPU settings for convs
-        c.train.fuse_steps, c.train.cpu_tuning = False, True
     c.model.latent_dim = arg.latent_dim
     c.hyper.beta = arg.beta
     c.train.num_steps = 10_000

@@ -55,6 +55,7 @@ def main(argv):
         if not os.path.exists(path):
             raise DataError(f"{path} not found: --workdir must be a folder written by a run")
         config = load_saved_config(path)
+        platform.configure(config)  # before JAX starts its backend
         dataset = load_dataset(config.data)
         graphdef, params, step = restore_params(
             config, workdir, dataset.shape, len(dataset.train_x)

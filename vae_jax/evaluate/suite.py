@@ -26,6 +26,7 @@ from vae_jax.evaluate.elbo import dataset_elbo
 from vae_jax.evaluate.loglik import dataset_log_likelihood, summarize_log_likelihood
 from vae_jax.likelihoods import LIKELIHOODS
 from vae_jax.nets import NETS
+from vae_jax.progress import Timings, maybe
 from vae_jax.state import make_objective, make_spec
 
 # Independent key streams for evaluation, folded out of the run's seed. The feature
@@ -106,6 +107,7 @@ def run_info(config, dataset, step: int | None = None) -> dict:
         "batch_size": config.data.batch_size,
         "seed": config.seed,
         "platform": platform.info(),
+        "execution": platform.execution(config),
         "normalized_likelihood": is_normalized(config, dataset),
     }
 
@@ -181,7 +183,7 @@ def test_elbo_summary(
 def log_likelihood_summary(config, dataset, graphdef, params, num_samples: int) -> dict:
     """Importance-sampled log p(x) with K = num_samples (Burda et al. 2015)."""
     test_x = _limit(dataset.test_x, config.eval.loglik_examples)
-    chunk = min(config.eval.loglik_chunk, num_samples)
+    chunk = min(platform.loglik_chunk(config), num_samples)
     values = dataset_log_likelihood(
         graphdef,
         params,
@@ -214,7 +216,7 @@ def classifier_cache_path(config, dataset) -> str:
     return os.path.join(cache_dir, f"classifier_{dataset.name}_{steps}steps_{fingerprint}")
 
 
-def sample_quality_summary(config, dataset, graphdef, params) -> dict:
+def sample_quality_summary(config, dataset, graphdef, params, timings=None) -> dict:
     """Fréchet distance in a small classifier's feature space; skipped (with the reason)
     when the data set has no labels to train the classifier on."""
     if not config.eval.sample_quality:
@@ -226,28 +228,30 @@ def sample_quality_summary(config, dataset, graphdef, params) -> dict:
     if (dataset.train_y < 0).all():
         return {"skipped": f"{dataset.name} has no labels to train the feature classifier"}
     cache = classifier_cache_path(config, dataset)
-    classifier = feature_classifier.get_classifier(
-        dataset.train_raw,
-        dataset.train_y,
-        cache_path=cache,
-        key=jax.random.key(0),
-        num_steps=config.eval.classifier_steps,
-        dataset_name=dataset.name,
-        test_images_u8=dataset.test_raw,
-        test_labels=dataset.test_y,
-    )
+    with maybe(timings, "eval: feature classifier"):
+        classifier = feature_classifier.get_classifier(
+            dataset.train_raw,
+            dataset.train_y,
+            cache_path=cache,
+            key=jax.random.key(0),
+            num_steps=config.eval.classifier_steps,
+            dataset_name=dataset.name,
+            test_images_u8=dataset.test_raw,
+            test_labels=dataset.test_y,
+        )
     n = config.eval.fd_num_examples
     has_val = dataset.val_raw is not None and len(dataset.val_raw) >= 2
-    return frechet.sample_quality(
-        graphdef,
-        params,
-        classifier,
-        _limit(dataset.test_raw, n),
-        eval_key(config, "quality"),
-        encoder_inputs_u8=_limit(dataset.test_x, n),
-        reference_images_u8=dataset.val_raw if has_val else None,
-        progress="Fréchet distances",
-    )
+    with maybe(timings, "eval: Fréchet distances"):
+        return frechet.sample_quality(
+            graphdef,
+            params,
+            classifier,
+            _limit(dataset.test_raw, n),
+            eval_key(config, "quality"),
+            encoder_inputs_u8=_limit(dataset.test_x, n),
+            reference_images_u8=dataset.val_raw if has_val else None,
+            progress="Fréchet distances",
+        )
 
 
 def validation_summary(workdir: str, num_val_examples: int, step: int | None = None) -> dict:
@@ -283,6 +287,7 @@ def measure(
     baseline=None,
     num_importance_samples: int | None = None,
     step: int | None = None,
+    timings: Timings | None = None,
 ) -> dict:
     """All numbers for a trained model (eval.json's dict, without the figures).
 
@@ -292,12 +297,11 @@ def measure(
     objective is (deterministic, a bound) decides what is measured."""
     objective = make_objective(config, make_spec(config, dataset.shape, len(dataset.train_x)))
     print("Evaluating", flush=True)
-    results = {
-        "run": run_info(config, dataset, step),
-        "elbo": test_elbo_summary(
+    with maybe(timings, "eval: test ELBO"):
+        elbo = test_elbo_summary(
             config, dataset, graphdef, state, deterministic=objective.deterministic
-        ),
-    }
+        )
+    results = {"run": run_info(config, dataset, step), "elbo": elbo}
     validation = validation_summary(workdir, len(dataset.val_x), step)
     if validation:
         results["validation"] = validation
@@ -308,15 +312,19 @@ def measure(
         if num_importance_samples is None
         else num_importance_samples
     )
-    results["log_likelihood"] = log_likelihood_summary(config, dataset, graphdef, state, k)
-    results["collapse"] = diagnose_collapse(
-        graphdef,
-        state,
-        _limit(dataset.test_x, config.eval.max_examples),
-        eval_key(config, "collapse"),
-        progress="collapse diagnostics",
+    with maybe(timings, "eval: log p(x)"):
+        results["log_likelihood"] = log_likelihood_summary(config, dataset, graphdef, state, k)
+    with maybe(timings, "eval: collapse diagnostics"):
+        results["collapse"] = diagnose_collapse(
+            graphdef,
+            state,
+            _limit(dataset.test_x, config.eval.max_examples),
+            eval_key(config, "collapse"),
+            progress="collapse diagnostics",
+        )
+    results["sample_quality"] = sample_quality_summary(
+        config, dataset, graphdef, state, timings=timings
     )
-    results["sample_quality"] = sample_quality_summary(config, dataset, graphdef, state)
     if baseline is not None:
         results["autoencoder_baseline"] = test_elbo_summary(
             autoencoder_config(config),
@@ -379,10 +387,15 @@ def summary_lines(results: dict) -> list[str]:
     return lines
 
 
-def summary_of(results: dict) -> dict:
-    """summary.json: the test ELBO block, the validation record, log p(x) with its K, the
-    collapse verdict and the I(x;z) bounds."""
-    summary = {**results["elbo"], "platform": results["run"]["platform"]}
+def summary_of(results: dict, timings: dict | None = None) -> dict:
+    """summary.json: the test ELBO block, the platform and how the run executed, the
+    validation record, log p(x) with its K, the collapse verdict, the I(x;z) bounds, and the
+    wall seconds of each phase (`timings`, when given)."""
+    summary = {
+        **results["elbo"],
+        "platform": results["run"]["platform"],
+        "execution": results["run"]["execution"],
+    }
     if "validation" in results:
         summary["validation"] = results["validation"]
     if "log_likelihood" in results:
@@ -392,6 +405,8 @@ def summary_of(results: dict) -> dict:
         summary["num_importance_samples"] = ll["num_importance_samples"]
         summary["collapse_verdict"] = results["collapse"]["verdict"]
         summary["mutual_info"] = results["collapse"]["mutual_info"]
+    if timings:
+        summary["timings"] = timings
     return summary
 
 
