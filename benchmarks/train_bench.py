@@ -39,6 +39,7 @@ from benchmarks.common import (
     torch_sync,
     write_result,
 )
+from vae_jax import platform as vae_platform
 from vae_jax.data import batch_indices
 from vae_jax.hyper import hyper_from_config
 from vae_jax.model import merge_model
@@ -145,8 +146,10 @@ def main(argv=None):
         flush=True,
     )
 
-    train_step = make_train_step(graphdef, objective, tx, dynamic_binarize=True)
-    runner = make_chunk_runner(train_step, fuse_steps=config.train.fuse_steps)
+    train_step = make_train_step(
+        graphdef, objective, tx, dynamic_binarize=True, guard=vae_platform.guard()
+    )
+    runner = make_chunk_runner(train_step, fuse_steps=vae_platform.fuse_steps(config))
     data = jax.device_put({"image": jnp.asarray(images)})
     hyper = hyper_from_config(config.hyper)
     rows = batch_indices(len(images), batch, config.seed, 0, args.steps)  # [steps, B]

@@ -39,17 +39,32 @@ def test_no_experiment_config_hard_codes_a_cpu_workaround(name):
         assert (c.train.fuse_steps, c.train.cpu_tuning, c.eval.loglik_chunk) == ("auto", "auto", 0)
 
 
-def test_deterministic_gpu_ops_are_asked_of_xla(monkeypatch):
+def test_deterministic_gpu_ops_are_asked_of_xla_before_the_backend_starts(monkeypatch):
+    monkeypatch.setattr(platform, "_backends_started", lambda: False)
     monkeypatch.setenv("XLA_FLAGS", "--xla_dump_to=/tmp/x")
     platform.configure(base_config())
     assert os.environ["XLA_FLAGS"] == "--xla_dump_to=/tmp/x --xla_gpu_deterministic_ops=true"
     platform.configure(base_config())  # idempotent
     assert os.environ["XLA_FLAGS"].count("deterministic") == 1
+    monkeypatch.setenv("XLA_FLAGS", "--xla_gpu_deterministic_ops")  # the bare flag counts
+    platform.configure(base_config())
+    assert os.environ["XLA_FLAGS"] == "--xla_gpu_deterministic_ops"
     c = base_config()
     c.train.deterministic = False
     monkeypatch.setenv("XLA_FLAGS", "")
     platform.configure(c)
     assert os.environ["XLA_FLAGS"] == ""
+    # Once the backend has started, XLA_FLAGS would no longer take effect: left alone.
+    monkeypatch.setattr(platform, "_backends_started", lambda: True)
+    platform.configure(base_config())
+    assert os.environ["XLA_FLAGS"] == ""
+
+
+def test_the_record_says_whether_determinism_is_in_effect():
+    status = platform.deterministic_status(base_config())
+    assert status["requested"] is True
+    if jax.default_backend() != "gpu":
+        assert status["in_effect"] is None  # not applicable: CPU and TPU ops are deterministic
 
 
 def test_summary_holds_the_platform_execution_and_timings(tmp_path, capsys):

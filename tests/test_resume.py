@@ -106,3 +106,63 @@ def test_a_data_path_change_is_accepted_only_for_the_same_data(tmp_path):
     other = _idx_dir(tmp_path / "b", 255 - images, labels)
     with pytest.raises(ConfigError, match="data.dir changed and now loads other data"):
         run(tiny_config(**{**overrides, "data.dir": other, "train.num_steps": 60}), str(workdir))
+
+
+def test_data_changed_in_place_is_refused(tmp_path):
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (200, 28, 28), dtype=np.uint8)
+    labels = rng.integers(0, 10, 200).astype(np.uint8)
+    data = _idx_dir(tmp_path / "a", images, labels)
+    overrides = {"data.name": "mnist", "data.val_size": 40, "data.dir": data}
+    workdir = tmp_path / "run"
+    run(tiny_config(**overrides, **{"train.num_steps": 20}), str(workdir))
+    shutil.rmtree(data)
+    _idx_dir(tmp_path / "a", 255 - images, labels)  # other pixels at the same path
+    with pytest.raises(ConfigError, match="data at the run's path changed since it trained"):
+        run(tiny_config(**overrides), str(workdir))
+
+
+def test_more_steps_continue_only_a_constant_learning_rate(tmp_path):
+    """With a cosine schedule, num_steps sets the decay of every step: raising it changes
+    the run. With a constant rate it only continues it (the other tests)."""
+    workdir = tmp_path / "run"
+    _first_20(workdir, **{"train.lr_schedule": "cosine"})
+    with pytest.raises(ConfigError, match="train.num_steps: 20 -> 40"):
+        run(tiny_config(**{"train.lr_schedule": "cosine"}), str(workdir))
+
+
+def test_a_run_past_num_steps_is_not_relabelled(tmp_path):
+    workdir = tmp_path / "run"
+    run(tiny_config(), str(workdir))  # 40 steps
+    with pytest.raises(ConfigError, match="is at step 40, past train.num_steps=20"):
+        _first_20(workdir)
+
+
+def test_an_allowed_learning_rate_change_keeps_adams_moments(tmp_path):
+    """Fine-tuning with a new rate continues Adam's state from the checkpoint: its step
+    counter (which sets the bias correction) and moments carry on; fresh state would
+    restart the counter at 0."""
+    import jax
+
+    from vae_jax.checkpoint import Checkpointer
+    from vae_jax.data import load_dataset
+    from vae_jax.state import setup
+
+    workdir = tmp_path / "run"
+    _first_20(workdir)
+    ckpt = Checkpointer(str(workdir))
+    config = tiny_config()
+    shape = load_dataset(config.data).shape
+    saved = ckpt.restore(setup(config, shape, 320)[1])
+    ckpt.close()
+    new = tiny_config(
+        **{"train.learning_rate": 1e-2, "train.allow_resume_changes": True, "train.num_steps": 21}
+    )
+    run(new, str(workdir))
+    ckpt = Checkpointer(str(workdir))
+    after = ckpt.restore(setup(new, shape, 320)[1])
+    ckpt.close()
+    mu0 = jax.tree.leaves(saved.opt_state[0].mu)
+    assert any(np.abs(np.asarray(m)).max() > 0 for m in mu0)  # the checkpoint had moments
+    assert int(saved.opt_state[0].count) == 20
+    assert int(after.opt_state[0].count) == 21  # carried on: fresh state would read 1

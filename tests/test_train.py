@@ -136,6 +136,7 @@ def test_a_short_chunk_is_padded_not_compiled_again(parts, fuse_steps):
     data, key, hyper = parts["data"], parts["key"], parts["hyper"]
     run = make_chunk_runner(parts["step"], fuse_steps=fuse_steps, length=4)
     idx = jnp.asarray(batch_indices(len(data["image"]), BATCH, 0, 0, 6))  # [6, B]
+    assert run.compile(parts["state"], data, idx[:4], key, hyper) > 0  # ahead of time
     state, full = run(_copy(parts["state"]), data, idx[:4], key, hyper)
     state, short = run(state, data, idx[4:], key, hyper)  # 2 real rows, 2 padding rows
     assert int(state.step) == 6 and int(state.nonfinite_steps) == 0

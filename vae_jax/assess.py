@@ -7,6 +7,7 @@ it never trains a VAE.
 
 from __future__ import annotations
 
+import json
 import os
 
 from vae_jax import report
@@ -59,6 +60,18 @@ def evaluate_run(
     if "collapse" in results:
         with maybe(timings, "report"):
             report.write_report(os.path.join(workdir, "report.html"), results, figs, config)
-    seconds = None if timings is None else dict(timings.seconds)
-    write_json_atomic(os.path.join(workdir, "summary.json"), summary_of(results, seconds))
+    # Phases measured now replace the same phases of an earlier summary; the others (the
+    # training's, when `python -m vae_jax.evaluate` re-evaluates a run) are kept.
+    path = os.path.join(workdir, "summary.json")
+    seconds = _earlier_timings(path)
+    seconds.update({} if timings is None else timings.seconds)
+    write_json_atomic(path, summary_of(results, seconds or None))
     return results
+
+
+def _earlier_timings(path: str) -> dict:
+    try:
+        with open(path) as f:
+            return dict(json.load(f).get("timings", {}))
+    except (OSError, ValueError):
+        return {}

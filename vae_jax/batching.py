@@ -52,8 +52,11 @@ def map_padded_batches(
     for i, start in enumerate(range(0, n, batch_size)):
         chunk = np.asarray(array[start : start + batch_size])
         keep = len(chunk)
-        out = jax.device_get(fn(i, jnp.asarray(pad_batch(chunk, batch_size))))
-        outs.append(jax.tree.map(lambda v, keep=keep: np.asarray(v)[:keep], out))
+        out = fn(i, jnp.asarray(pad_batch(chunk, batch_size)))
+        # Results stay on the device while batches are queued (no host round trip per
+        # batch); a progress line waits for each batch, so that its ETA means something.
+        outs.append(jax.tree.map(lambda v, keep=keep: v[:keep], out))
         if bar:
+            jax.block_until_ready(out)
             bar.update(i + 1)
-    return jax.tree.map(lambda *leaves: np.concatenate(leaves), *outs)
+    return jax.tree.map(lambda *leaves: np.concatenate(jax.device_get(leaves)), *outs)

@@ -67,8 +67,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.train.loss_reduction = "mean"  # mean | sum over the batch
     c.train.lr_schedule = "constant"  # constant | cosine (decay to 0 over num_steps)
     # Precision of the train step's float32 matmuls and convolutions: default (the backend's:
-    # TF32 on recent NVIDIA GPUs, bf16 passes on TPUs, full float32 on CPUs) | high | highest.
-    # Evaluation always runs at highest, whatever this says.
+    # TF32 on recent NVIDIA GPUs, bf16 passes on TPUs, full float32 on CPUs) | high (TF32
+    # on GPUs too; 3 bf16 passes on TPUs) | highest (full float32 everywhere). Evaluation
+    # always runs at highest, whatever this says.
     c.train.matmul_precision = "default"
     # The nets' activations and matmuls in training: float32 | bfloat16. Parameters, the
     # optimizer's state, the likelihood and the KL stay float32; evaluation runs in float32.

@@ -94,6 +94,13 @@ def loglik_chunk(config) -> int:
     return 50 if jax.default_backend() == "cpu" else 1000
 
 
+def guard() -> str:
+    """How the train step skips a non-finite update here: "cond" on the CPU (it saves a
+    pass over params and Adam's moments), "where" on accelerators (fused into the update,
+    with no predicate to bring back to the host)."""
+    return "cond" if jax.default_backend() == "cpu" else "where"
+
+
 def execution(config) -> dict:
     """How this run executes here, with every `auto` resolved (for summary.json)."""
     return {
@@ -102,14 +109,52 @@ def execution(config) -> dict:
         "loglik_chunk": loglik_chunk(config),
         "matmul_precision": config.train.matmul_precision,
         "compute_dtype": config.train.compute_dtype,
-        "deterministic_gpu_ops": DETERMINISTIC_FLAG in os.environ.get("XLA_FLAGS", ""),
+        "nonfinite_guard": guard(),
+        "deterministic_gpu_ops": deterministic_status(config),
     }
+
+
+def _backends_started() -> bool:
+    try:
+        from jax._src import xla_bridge
+
+        return bool(xla_bridge.backends_are_initialized())
+    except (ImportError, AttributeError):  # a jax without it: assume the worst
+        return True
+
+
+def _flag_set() -> bool:
+    """XLA_FLAGS asks for deterministic GPU ops (the bare flag or =true)."""
+    for flag in os.environ.get("XLA_FLAGS", "").split():
+        name, _, value = flag.partition("=")
+        if name == "--xla_gpu_deterministic_ops":
+            return value.lower() in ("", "true", "1")
+    return False
+
+
+# Whether XLA_FLAGS asked for deterministic ops when the backend started (None: not known,
+# because the backend started before configure() ran in this process).
+_FLAG_AT_START: bool | None = None
 
 
 def configure(config) -> None:
     """Process settings a config asks for that must precede JAX's backend start:
-    deterministic GPU ops (train.deterministic) through XLA_FLAGS. Harmless on a CPU."""
-    if config.train.get("deterministic", False):
+    deterministic GPU ops (train.deterministic) through XLA_FLAGS. Once the backend has
+    started, XLA_FLAGS is left alone (it would no longer take effect)."""
+    global _FLAG_AT_START
+    if _backends_started():
+        return
+    if config.train.get("deterministic", False) and not _flag_set():
         flags = os.environ.get("XLA_FLAGS", "")
-        if "xla_gpu_deterministic_ops" not in flags:
-            os.environ["XLA_FLAGS"] = f"{flags} {DETERMINISTIC_FLAG}".strip()
+        os.environ["XLA_FLAGS"] = f"{flags} {DETERMINISTIC_FLAG}".strip()
+    _FLAG_AT_START = _flag_set()
+
+
+def deterministic_status(config) -> dict:
+    """{"requested", "in_effect"}: in effect means a GPU backend that started with the flag
+    (None where it does not apply, on CPU and TPU, or cannot be known)."""
+    requested = bool(config.train.get("deterministic", False))
+    in_effect = None
+    if jax.default_backend() == "gpu" and _FLAG_AT_START is not None:
+        in_effect = _FLAG_AT_START
+    return {"requested": requested, "in_effect": in_effect}

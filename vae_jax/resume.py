@@ -14,8 +14,11 @@ same computation. When a run is resumed with a config that differs from the save
 - fields that only change how the run executes or is evaluated (logging and checkpoint
   cadence, the step runner, evaluation settings, more steps of a constant learning rate)
   are accepted silently;
-- a changed data path (data.dir, data.tfds_dir, data.source) is accepted when the data it
-  loads are the same, byte for byte, as the run's (run.json records their fingerprint).
+- the data are checked on every resume against the fingerprint in run.json: a changed
+  data path (data.dir, data.tfds_dir, data.source) is accepted when the data it loads are
+  the same, byte for byte, as the run's, and data changed in place are refused;
+- a run already past train.num_steps is refused (it would be evaluated and labelled as the
+  shorter run).
 """
 
 from __future__ import annotations
@@ -98,15 +101,18 @@ def check(workdir: str, config, dataset) -> tuple[object, dict[str, tuple]]:
     saved = load_saved_config(path)
     old, new = json.loads(saved.to_json()), json.loads(config.to_json())
     moved = [f for f in PATH_FIELDS if _flat(old).get(f) != _flat(new).get(f)]
-    if moved:
-        recorded = read_record(workdir).get("data_fingerprint")
-        if recorded != dataset.fingerprint():
-            raise ConfigError(
-                f"{', '.join(moved)} changed and now load{'s' if len(moved) == 1 else ''} "
-                f"other data than the run in {workdir} was trained on"
-                + ("" if recorded else " (or the run predates run.json and cannot be checked)")
-                + "; point it back at the run's data, or use a new --workdir"
-            )
+    recorded = read_record(workdir).get("data_fingerprint")
+    if (recorded or moved) and recorded != dataset.fingerprint():
+        where = (
+            f"{', '.join(moved)} changed and now load{'s' if len(moved) == 1 else ''}"
+            if moved
+            else "the data at the run's path changed since it trained, and are now"
+        )
+        raise ConfigError(
+            f"{where} other data than the run in {workdir} was trained on"
+            + ("" if recorded else " (or the run predates run.json and cannot be checked)")
+            + "; point it back at the run's data, or use a new --workdir"
+        )
     found = changes(old, new)
     if found and not config.train.allow_resume_changes:
         listed = "; ".join(f"{f}: {a!r} -> {b!r}" for f, (a, b) in found.items())

@@ -41,10 +41,16 @@ def make_train_step(
     num_train: int | None = None,
     batch_size: int | None = None,
     matmul_precision: str = "default",
+    guard: str = "where",
 ):
     """Return the pure step (state, batch {"image": u8 [B, H, W, C], ...}, key, hyper) ->
     (state, metrics). `num_train` and `batch_size` reach the objective's Context;
-    `matmul_precision` (default | high | highest) applies to every matmul it traces."""
+    `matmul_precision` (default | high | highest) applies to every matmul it traces.
+
+    `guard` is how a non-finite step is skipped: "where" selects the old params and
+    optimizer state leaf by leaf (fused into the update; the choice on accelerators, and
+    what vmap makes of either), "cond" skips the update with a `lax.cond` (on the CPU it
+    saves a pass over params and Adam's moments, ~5 % of the default MLP's step)."""
 
     def train_step(state: TrainState, batch: dict, key: jax.Array, hyper: Hyper):
         with matmul_precision_context(matmul_precision):
@@ -73,13 +79,13 @@ def make_train_step(
             updates, opt_state = tx.update(grads, state.opt_state, state.params)
             return optax.apply_updates(state.params, updates), opt_state
 
-        # A skipped step leaves params and optimizer state as they were. `cond` rather than
-        # a `where` over every leaf: on CPU it saves a pass over params and Adam's moments
-        # (~5 % of the default MLP's step); under vmap it becomes that `where`.
-        params, opt_state = jax.lax.cond(
-            ok, update, lambda _: (state.params, state.opt_state), None
-        )
         keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
+        # A skipped step leaves params and optimizer state as they were.
+        if guard == "cond":
+            old = lambda _: (state.params, state.opt_state)
+            params, opt_state = jax.lax.cond(ok, update, old, None)
+        else:
+            params, opt_state = keep(update(None), (state.params, state.opt_state))
         bad = 1 - ok.astype(jnp.int32)
         new_state = TrainState(
             step=state.step + 1,
@@ -110,7 +116,9 @@ def gather(data: dict, idx) -> dict:
 def make_multi_step(train_step):
     """Scan `train_step` over index rows [n, B] into device data {"image": [N, ...], ...}.
     Rows whose `active` flag [n] is False are skipped (the state passes through), so a
-    chunk shorter than the compiled length is padded instead of compiled again.
+    chunk shorter than the compiled length is padded instead of compiled again: one
+    `cond` per chunk picks the plain scan when every row is active (every chunk but a last
+    or first short one), else a scan that selects the old state on inactive rows.
 
     Returns (state, metrics): metrics are averaged over the active steps whose update was
     finite.
@@ -120,13 +128,19 @@ def make_multi_step(train_step):
         def run(s, idx):
             return train_step(s, gather(data, idx), key, hyper)
 
-        def body(s, inputs):
-            idx, on = inputs
-            shapes = jax.eval_shape(run, s, idx)[1]
-            skip = lambda s, idx: (s, _inactive(shapes, s))
-            return jax.lax.cond(on, run, skip, s, idx)
+        def full(s):
+            return jax.lax.scan(run, s, indices)
 
-        state, per_step = jax.lax.scan(body, state, (indices, active))
+        def masked(s):
+            def body(s, inputs):
+                idx, on = inputs
+                new, metrics = run(s, idx)
+                select = lambda a, b: jax.tree.map(lambda x, y: jnp.where(on, x, y), a, b)
+                return select(new, s), select(metrics, _inactive(metrics, s))
+
+            return jax.lax.scan(body, s, (indices, active))
+
+        state, per_step = jax.lax.cond(active.all(), full, masked, state)
         return state, mean_over_finite(per_step)
 
     return multi_step

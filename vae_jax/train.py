@@ -76,6 +76,7 @@ def train(config, workdir: str, dataset, *, make_validate=None, timings: Timings
         num_train=len(dataset.train_x),
         batch_size=config.data.batch_size,
         matmul_precision=config.train.matmul_precision,
+        guard=platform.guard(),
     )
     options = cpu_compiler_options() if platform.cpu_tuning(config) else None
     run_chunk = make_chunk_runner(
@@ -87,6 +88,12 @@ def train(config, workdir: str, dataset, *, make_validate=None, timings: Timings
         metrics_path = os.path.join(workdir, "metrics.jsonl")
         start = ckpt.latest_step()
         if start is not None:
+            if start > config.train.num_steps:
+                raise config_check.ConfigError(
+                    f"the run in {workdir} is at step {start}, past train.num_steps="
+                    f"{config.train.num_steps}: evaluate it with `python -m vae_jax.evaluate "
+                    f"--workdir={workdir}`, raise train.num_steps, or use a new --workdir"
+                )
             saved, found = resume.check(workdir, config, dataset)
             n = len(dataset.train_x)
             state, note = resume.restore(ckpt, saved, config, state, dataset.shape, n)

@@ -235,6 +235,8 @@ def test_evaluate_cli_reproduces_the_end_of_training_evaluation(finished_run):
     for line in summary_lines(at_training):
         assert line in out, line
     assert f"wrote {path}" in out and len(out) < 40
+    timings = json.loads(open(os.path.join(workdir, "summary.json")).read())["timings"]
+    assert timings["train steps"] > 0 and timings["eval: log p(x)"] > 0  # training's kept
     assert any("log p(x), K = 20:" in line for line in out)  # a progress line per phase
 
 

@@ -18,6 +18,7 @@ from vae_jax.config_lib import autoencoder_config, load_saved_config
 from vae_jax.data import DataError, load_dataset
 from vae_jax.evaluate.suite import summary_lines, written_lines
 from vae_jax.model import full_state
+from vae_jax.progress import Timings
 from vae_jax.state import abstract_setup
 
 FLAGS = flags.FLAGS
@@ -61,6 +62,7 @@ def main(argv):
             config, workdir, dataset.shape, len(dataset.train_x)
         )
         print(f"Evaluating {workdir} at step {step}", flush=True)
+        timings = Timings()
         print(platform.describe(platform.info()), flush=True)
         baseline = None
         ae_dir = os.path.join(workdir, "autoencoder")
@@ -78,6 +80,7 @@ def main(argv):
             baseline=baseline,
             num_importance_samples=FLAGS.num_importance_samples,
             step=step,
+            timings=timings,
         )
     except (ConfigError, DataError) as e:
         print(f"error: {e}", file=sys.stderr, flush=True)

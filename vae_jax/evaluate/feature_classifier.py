@@ -33,8 +33,10 @@ import numpy as np
 import optax
 from flax import nnx
 
+from vae_jax import platform
 from vae_jax.apply import apply_batches, batch_fn
 from vae_jax.checkpoint import Checkpointer
+from vae_jax.cpu_tuning import cpu_compiler_options
 from vae_jax.data.pipeline import fingerprint
 from vae_jax.files import write_json_atomic
 from vae_jax.hyper import Hyper
@@ -105,8 +107,8 @@ def train_classifier(
 ) -> tuple[nnx.GraphDef, nnx.State, dict]:
     """Train on (images [N, H, W, C] uint8, labels [N]); returns (graphdef, params, stats).
 
-    One jitted step per call (make_chunk_runner with fuse_steps=False): on XLA:CPU a
-    convolution inside a scanned loop runs about 10× slower than at top level.
+    On the CPU one jitted step per call without YNN fusions (a convolution inside a scanned
+    loop runs about 10× slower than at top level there); on accelerators a fused scan.
     """
     num_classes = _check_labels(labels, len(images_u8))
     init_key, train_key = jax.random.split(key)
@@ -114,8 +116,22 @@ def train_classifier(
     graphdef, params, model_state = split_model(model)
     tx = _optimizer(num_steps, learning_rate)
     state = init_state(params, model_state, tx)
-    step = make_train_step(graphdef, classification_objective(), tx, matmul_precision="highest")
-    run = make_chunk_runner(step, fuse_steps=False)
+    step = make_train_step(
+        graphdef,
+        classification_objective(),
+        tx,
+        matmul_precision="highest",
+        guard=platform.guard(),
+    )
+    # A conv net: one dispatch per step without YNN fusions on the CPU, where convolutions
+    # inside a scanned loop are slow; fused on accelerators.
+    on_cpu = jax.default_backend() == "cpu"
+    run = make_chunk_runner(
+        step,
+        fuse_steps=not on_cpu,
+        compiler_options=cpu_compiler_options() if on_cpu else None,
+        length=_CHUNK,
+    )
     data = jax.device_put({"image": images_u8, "label": np.asarray(labels, np.int32)})
     draw = lambda s: jax.random.randint(
         jax.random.fold_in(train_key, s), (batch_size,), 0, len(images_u8)

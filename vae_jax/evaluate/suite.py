@@ -326,13 +326,14 @@ def measure(
         config, dataset, graphdef, state, timings=timings
     )
     if baseline is not None:
-        results["autoencoder_baseline"] = test_elbo_summary(
-            autoencoder_config(config),
-            dataset,
-            *baseline,
-            deterministic=True,
-            progress="autoencoder baseline",
-        )
+        with maybe(timings, "eval: autoencoder baseline"):
+            results["autoencoder_baseline"] = test_elbo_summary(
+                autoencoder_config(config),
+                dataset,
+                *baseline,
+                deterministic=True,
+                progress="autoencoder baseline",
+            )
     return results
 
 

@@ -70,7 +70,7 @@ class ConvEncoder(nnx.Module):
         )
         side = h // 2**stages
         self.dense = nnx.Linear(side * side * chans[-1], hidden_dim, dtype=dtype, rngs=rngs)
-        self.out = nnx.Linear(hidden_dim, 2 * latent_dim, dtype=dtype, rngs=rngs)
+        self.out = nnx.Linear(hidden_dim, 2 * latent_dim, rngs=rngs)  # float32 (the KL)
         self.activation = activation
 
     def __call__(self, x: jax.Array) -> DiagGaussian:
@@ -104,7 +104,7 @@ class ConvDecoder(nnx.Module):
                 for a, b in zip(chans, outs, strict=True)
             ]
         )
-        self.out = nnx.Conv(outs[-1], c_out, (3, 3), padding="SAME", dtype=dtype, rngs=rngs)
+        self.out = nnx.Conv(outs[-1], c_out, (3, 3), padding="SAME", rngs=rngs)  # float32
         self.activation = activation
 
     def __call__(self, z: jax.Array) -> jax.Array:

@@ -25,7 +25,8 @@ class MLPEncoder(nnx.Module):
         sizes = [math.prod(input_shape), *hidden_dims]
         linear = lambda a, b: nnx.Linear(a, b, dtype=dtype, rngs=rngs)  # params stay float32
         self.hidden = nnx.List([linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True)])
-        self.out = linear(sizes[-1], 2 * latent_dim)
+        # The output layer stays float32: μ and log σ feed the KL and the sampler.
+        self.out = nnx.Linear(sizes[-1], 2 * latent_dim, rngs=rngs)
         self.activation = activation
         self.input_ndim = len(input_shape)
 
@@ -47,7 +48,8 @@ class MLPDecoder(nnx.Module):
         sizes = [latent_dim, *reversed(tuple(hidden_dims))]
         linear = lambda a, b: nnx.Linear(a, b, dtype=dtype, rngs=rngs)  # params stay float32
         self.hidden = nnx.List([linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True)])
-        self.out = linear(sizes[-1], math.prod(output_shape))
+        # The output layer stays float32: its logits feed the likelihood.
+        self.out = nnx.Linear(sizes[-1], math.prod(output_shape), rngs=rngs)
         self.activation = activation
         self.output_shape = tuple(output_shape)
 
