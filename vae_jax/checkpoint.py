@@ -1,32 +1,104 @@
-"""Orbax checkpoints: periodic, atomic, and resume-if-exists.
+"""Orbax checkpoints: periodic, atomic, finite, and resume from the newest one that restores.
 
 Orbax writes each step into a temporary folder and renames it when complete, so a run
 killed mid-save leaves the previous checkpoint intact; an unfinished one is ignored.
-Saving is synchronous: the step a run reports as saved is on disk.
+Saving is synchronous: the step a run reports as saved is on disk. A state holding a
+non-finite value is never saved (CheckpointError). A newest checkpoint that does not
+restore (a truncated array file, a deleted item folder, torn metadata) is moved aside
+into `checkpoints_corrupt/` with one warning, and the next newest is restored; when none
+restores, CheckpointError names the folder and the fix.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import shutil
+import sys
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
+
+from vae_jax.errors import CheckpointError
+
+CORRUPT = "checkpoints_corrupt"
+
+
+def all_finite(tree) -> bool:
+    """Whether every floating-point leaf of `tree` is finite (one device reduction)."""
+    leaves = [x for x in jax.tree.leaves(tree) if jax.numpy.issubdtype(x.dtype, np.floating)]
+    if not leaves:
+        return True
+    flags = jax.tree.map(lambda x: jax.numpy.isfinite(x).all(), leaves)
+    return bool(np.all(jax.device_get(flags)))
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Raise the loggers orbax reports through (absl, asyncio's stray task errors) to
+    CRITICAL for the duration."""
+    loggers = [logging.getLogger(name) for name in ("absl", "asyncio")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
+def _first_words(error: Exception, limit: int = 200) -> str:
+    """The gist of an orbax/tensorstore error on one line, without its dumped spec."""
+    text = " ".join(str(error).split()).split(" See full TensorStore details")[0]
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def latest_step(workdir: str) -> int | None:
+    """The newest checkpoint step of `workdir` (None if none), creating nothing."""
+    ckpt = Checkpointer(workdir, read_only=True)
+    try:
+        return ckpt.latest_step()
+    finally:
+        ckpt.close()
 
 
 class Checkpointer:
-    def __init__(self, workdir: str, max_to_keep: int = 2):
-        self.directory = os.path.join(os.path.abspath(workdir), "checkpoints")
-        self._manager = ocp.CheckpointManager(
-            self.directory,
-            options=ocp.CheckpointManagerOptions(
-                max_to_keep=max_to_keep, enable_async_checkpointing=False, create=True
-            ),
+    """`read_only=True` (evaluation) never creates or changes anything in the workdir."""
+
+    def __init__(self, workdir: str, max_to_keep: int = 2, read_only: bool = False):
+        self.workdir = os.path.abspath(workdir)
+        self.directory = os.path.join(self.workdir, "checkpoints")
+        self.read_only = read_only
+        if read_only and not os.path.isdir(self.directory):
+            self._manager = None
+            return
+        self._options = ocp.CheckpointManagerOptions(
+            max_to_keep=max_to_keep,
+            enable_async_checkpointing=False,
+            create=not read_only,
+            read_only=read_only,
         )
+        with _quiet():  # a torn _CHECKPOINT_METADATA is logged, and harmless
+            self._manager = ocp.CheckpointManager(self.directory, options=self._options)
+
+    def _reopen(self) -> None:
+        """A fresh manager: one that failed to restore a step may fail the next for that."""
+        self._manager.close()
+        with _quiet():
+            self._manager = ocp.CheckpointManager(self.directory, options=self._options)
 
     def latest_step(self) -> int | None:
-        return self._manager.latest_step()
+        return None if self._manager is None else self._manager.latest_step()
 
     def save(self, step: int, state) -> None:
+        if not all_finite(state):
+            raise CheckpointError(
+                f"refusing to save step {step} into {self.directory}: the state holds "
+                "non-finite values (the last checkpoint there is the last finite one)"
+            )
         self._manager.save(step, args=ocp.args.StandardSave(state), force=True)
         self._manager.wait_until_finished()
 
@@ -36,5 +108,57 @@ class Checkpointer:
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
         return self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
 
+    def restore_newest(self, template) -> tuple[int, object]:
+        """(step, state) of the newest checkpoint that restores into `template`. Newer ones
+        that do not are moved into checkpoints_corrupt/ (kept, never deleted) with a
+        warning each, or only skipped when read-only. When none restores, nothing moves."""
+        steps = sorted(self._manager.all_steps() if self._manager else (), reverse=True)
+        if not steps:
+            raise CheckpointError(f"no checkpoint in {self.directory}")
+        failed = []
+        for step in steps:
+            try:
+                with _quiet():  # orbax logs each failed read at length; one warning is enough
+                    state = self.restore(template, step)
+            except Exception as e:  # orbax/tensorstore raise many kinds for a corrupt file
+                failed.append((step, e))
+                self._reopen()
+                continue
+            # Only once an older one restores: a template that fits none (a changed
+            # config) must not move good checkpoints aside.
+            for bad, error in failed:
+                self._set_aside(bad, error)
+            return step, state
+        detail = _first_words(failed[-1][1])
+        raise CheckpointError(
+            f"no checkpoint in {self.directory} restores (steps {steps}; last error: "
+            f"{detail}). If the files are damaged, move the workdir aside and train again; "
+            "if the config changed, resume with the run's own config"
+        )
+
+    def _set_aside(self, step: int, error: Exception) -> None:
+        first = _first_words(error)
+        source = os.path.join(self.directory, str(step))
+        if self.read_only:
+            print(
+                f"warning: checkpoint {source} does not restore ({first}); using an older one",
+                file=sys.stderr,
+                flush=True,
+            )
+            return
+        target = os.path.join(self.workdir, CORRUPT, str(step))
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        if os.path.exists(target):
+            shutil.rmtree(target)
+        shutil.move(source, target)
+        self._reopen()
+        print(
+            f"warning: checkpoint {source} does not restore ({first}); moved it to {target} "
+            "and resuming from the newest one before it",
+            file=sys.stderr,
+            flush=True,
+        )
+
     def close(self) -> None:
-        self._manager.close()
+        if self._manager is not None:
+            self._manager.close()

@@ -3,6 +3,10 @@ names the field, the value and what is allowed."""
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
 from vae_jax.components import Spec
 from vae_jax.data import BINARIZATIONS, DATASETS
 from vae_jax.errors import ConfigError, fail
@@ -12,6 +16,7 @@ from vae_jax.objectives import OBJECTIVES
 from vae_jax.priors import PRIORS
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 SWITCH_VALUES = ("auto", "true", "false", "1", "0", "yes", "no")
 
 
@@ -32,6 +37,14 @@ def _positive_int(c, field: str, allow_zero: bool = False):
         fail(
             field, value, "must be a " + ("non-negative" if allow_zero else "positive") + " integer"
         )
+
+
+def _finite_float(field: str, value) -> None:
+    """A real number that float32 holds: not a bool, string, inf, nan, or beyond ±3.4e38."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        fail(field, value, "must be a number")
+    if not math.isfinite(value) or abs(value) > FLOAT32_MAX:
+        fail(field, value, f"must be finite and within float32's range (|x| ≤ {FLOAT32_MAX:.3g})")
 
 
 def validate_config(c) -> None:
@@ -87,12 +100,28 @@ def validate_config(c) -> None:
         fail("eval.max_examples", 1, "must be 0 (all) or at least 2 (spreads need two)")
     if c.eval.fd_num_examples < 2:
         fail("eval.fd_num_examples", c.eval.fd_num_examples, "must be at least 2 (a covariance)")
+    for name, value in c.hyper.items():  # traced in float32: inf, nan or overflow is refused
+        _finite_float(f"hyper.{name}", value)
+    for field in (
+        "train.learning_rate",
+        "train.grad_clip_norm",
+        "train.max_nonfinite_fraction",
+        "eval.sample_temperature",
+    ):
+        section, name = field.split(".")
+        _finite_float(field, c[section][name])
     if not c.hyper.beta >= 0:
         fail("hyper.beta", c.hyper.beta, "must be ≥ 0 (β weights the KL term)")
     if not c.train.learning_rate > 0:
         fail("train.learning_rate", c.train.learning_rate, "must be > 0")
     if not c.train.grad_clip_norm >= 0:
         fail("train.grad_clip_norm", c.train.grad_clip_norm, "must be ≥ 0 (0 turns it off)")
+    if not 0 <= c.train.max_nonfinite_fraction <= 1:
+        fail(
+            "train.max_nonfinite_fraction",
+            c.train.max_nonfinite_fraction,
+            "must be in [0, 1] (the share of skipped steps that fails a run)",
+        )
     if not c.eval.sample_temperature > 0:
         fail("eval.sample_temperature", c.eval.sample_temperature, "must be > 0")
     if c.eval.sample_temperature != 1.0 and "temperature" not in PRIORS[c.model.prior].traits:

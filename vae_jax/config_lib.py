@@ -94,6 +94,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.train.eval_every = 1000
     c.train.keep_checkpoints = 2
     c.train.max_nonfinite_steps = 50  # stop after this many consecutive skipped steps
+    c.train.max_nonfinite_fraction = 0.1  # fail a run that skipped more of its steps
     # Resume a workdir with a config that changes the run (β, learning rate, ...) on purpose;
     # the change is recorded in config_history.jsonl (vae_jax/resume.py).
     c.train.allow_resume_changes = False
@@ -221,8 +222,17 @@ def load_saved_config(path: str) -> ml_collections.ConfigDict:
     vae_jax since the run was written take their defaults. A config with fields this
     version does not know (written by another version) is refused with a ConfigError that
     names them."""
-    with open(path) as f:
-        saved = json.load(f)
+    try:
+        with open(path) as f:
+            saved = json.load(f)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ConfigError(
+            f"{path} is not a valid run config ({' '.join(str(e).split())}); it is the record "
+            "of the run in that workdir: restore it from a copy, or move the workdir aside "
+            "and train again"
+        ) from None
+    if not isinstance(saved, dict):
+        raise ConfigError(f"{path} is not a valid run config (a JSON object is expected)")
     defaults = json.loads(base_config().to_json())
     unknown = _unknown(saved, defaults)
     if unknown:

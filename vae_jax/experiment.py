@@ -14,6 +14,7 @@ import os
 import time
 
 from vae_jax import config_check, platform, train
+from vae_jax import workdir as workdirs
 from vae_jax.assess import evaluate_run
 from vae_jax.config_lib import autoencoder_config
 from vae_jax.data import load_dataset
@@ -83,6 +84,14 @@ def run(config, workdir: str) -> dict:
     timings = Timings()
     with timings.phase("load data"):
         dataset = load_dataset(config.data)
+    spec = make_spec(config, dataset.shape, len(dataset.train_x))
+    # Every check runs before the first write (the lock file included).
+    config_check.validate_for_data(config, spec, dataset.binary_inputs, len(dataset.test_x))
+    with workdirs.hold(workdir):  # one writer per workdir, from the first file to the last
+        return _run(config, workdir, dataset, timings, t_start)
+
+
+def _run(config, workdir: str, dataset, timings: Timings, t_start: float) -> dict:
     graphdef, params = train_with_validation(config, workdir, dataset, timings)
     baseline = None
     spec = make_spec(config, dataset.shape, len(dataset.train_x))

@@ -3,20 +3,21 @@
     python -m vae_jax.main --config=experiments/configs/fashion_mnist_mlp.py[:runlocal] \
         --workdir=runs/fmnist [--config.hyper.beta=4]
 
-Bad flags, config values and config arguments, missing data and a loss that stays
-non-finite end in one line naming the problem and the fix (exit code 2); a workdir that
-holds a checkpoint resumes from it.
+Bad flags, config values and config arguments, missing or corrupt data, a loss that stays
+non-finite, an unusable workdir and failures of the machine (a full disk, a device out of
+memory) end in one line naming the problem and the fix (exit code 2). Ctrl-C or SIGTERM
+while training saves a checkpoint and exits 130 or 143; a workdir that holds a checkpoint
+resumes from it.
 """
 
 import os
-import sys
 
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from vae_jax import experiment, platform, train
-from vae_jax.config_check import ConfigError
-from vae_jax.data import DataError
+from vae_jax import experiment, platform
+from vae_jax.cli import fail as _fail
+from vae_jax.cli import run_cli
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Path to a config file.", lock_config=True)
@@ -44,19 +45,11 @@ def parse_flags(argv: list[str]) -> list[str]:
         _fail(f"bad --config override: {' '.join(str(detail).split())}")
 
 
-def _fail(message: str):
-    print(f"error: {message}", file=sys.stderr, flush=True)
-    sys.exit(2)
-
-
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
     platform.configure(FLAGS.config)  # before JAX starts its backend
-    try:
-        experiment.run(FLAGS.config, FLAGS.workdir)
-    except (ConfigError, DataError, train.NonFiniteLossError) as e:
-        _fail(str(e))
+    run_cli(experiment.run, FLAGS.config, FLAGS.workdir)
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ EXECUTION_FIELDS = (
     "train.checkpoint_every",
     "train.keep_checkpoints",
     "train.max_nonfinite_steps",
+    "train.max_nonfinite_fraction",
     "train.fuse_steps",
     "train.cpu_tuning",
     "train.eval_every",
@@ -128,9 +129,11 @@ def restore(ckpt, saved_config, config, template: TrainState, data_shape, num_tr
     """The newest checkpoint, restored with the structure the saved config gives it, then
     carried into `template` (the new config's state): params and model state as they were,
     the optimizer's state kept if its structure is unchanged, else re-initialised.
-    Returns (state, note) with note None or what happened to the optimizer."""
+    A newest checkpoint that does not restore is set aside for the one before it
+    (Checkpointer.restore_newest). Returns (step, state, note) with note None or what
+    happened to the optimizer."""
     _, saved_template = abstract_setup(saved_config, data_shape, num_train)
-    old = ckpt.restore(saved_template)
+    step, old = ckpt.restore_newest(saved_template)
     shapes = lambda tree: jax.tree.map(lambda a: (a.shape, a.dtype), tree)
     for part in ("params", "model_state"):
         if shapes(getattr(old, part)) != shapes(getattr(template, part)):
@@ -143,7 +146,7 @@ def restore(ckpt, saved_config, config, template: TrainState, data_shape, num_tr
     if shapes(old.opt_state) != shapes(template.opt_state):
         opt_state = make_optimizer(config.train).init(old.params)
         note = "optimizer state re-initialised (its structure changed)"
-    return old._replace(opt_state=opt_state), note
+    return step, old._replace(opt_state=opt_state), note
 
 
 def record_changes(workdir: str, step: int, found: dict[str, tuple], note: str | None) -> None:

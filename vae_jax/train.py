@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import sys
+import threading
 import time
 
 import jax
@@ -15,8 +18,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from vae_jax import checkpoint, config_check, platform, resume
+from vae_jax import workdir as workdirs
 from vae_jax.cpu_tuning import cpu_compiler_options
 from vae_jax.data import batch_indices
+from vae_jax.errors import Interrupted, NonFiniteLossError
 from vae_jax.files import write_text_atomic
 from vae_jax.hyper import hyper_from_config
 from vae_jax.model import full_state
@@ -28,18 +33,40 @@ from vae_jax.step import make_chunk_runner, make_train_step
 TIMING_KEYS = ("examples_per_sec", "elapsed_sec")
 
 
-class NonFiniteLossError(RuntimeError):
-    """The loss stayed non-finite; the message names the step range and the checkpoint."""
-
-
 def _rewind_metrics(path: str, step: int) -> None:
-    """Drop logged lines past the restored checkpoint, so a resumed log has no duplicates."""
+    """Drop logged lines past the restored checkpoint, so a resumed log has no duplicates,
+    and a torn line (a crash mid-write) with a warning."""
     if not os.path.exists(path):
         return
-    with open(path) as f:
-        lines = [ln for ln in f if ln.strip() and json.loads(ln)["step"] <= step]
-    with open(path, "w") as f:
-        f.writelines(lines)
+    kept, torn = [], 0
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                at = record["step"]
+            except (ValueError, KeyError, TypeError):
+                torn += 1
+                continue
+            if at <= step:
+                kept.append(line if line.endswith("\n") else line + "\n")
+    if torn:
+        print(
+            f"warning: dropped {torn} torn line(s) of {path} (a crash mid-write)",
+            file=sys.stderr,
+            flush=True,
+        )
+    write_text_atomic(path, "".join(kept))
+
+
+def _append_line(path: str, record: dict) -> None:
+    """Append one whole line with a single write, so a crash cannot leave half of it."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, (json.dumps(record) + "\n").encode())
+    finally:
+        os.close(fd)
 
 
 def train(config, workdir: str, dataset, *, make_validate=None, timings: Timings | None = None):
@@ -60,43 +87,54 @@ def train(config, workdir: str, dataset, *, make_validate=None, timings: Timings
         dataset.binary_inputs,
         len(dataset.test_x),
     )
-    os.makedirs(workdir, exist_ok=True)
+    with workdirs.hold(workdir):
+        return _train(config, workdir, dataset, make_validate, timings or Timings())
 
+
+def _train(config, workdir, dataset, make_validate, timings):
     graphdef, state, tx, objective, train_key = setup(config, dataset.shape, len(dataset.train_x))
     # Evaluation (the validator, and whatever receives the returned graphdef) computes in
     # float32 at full precision, whatever the training's compute dtype and precision.
     graphdef_eval = eval_graphdef(config, dataset.shape, len(dataset.train_x))
     validate = make_validate(graphdef_eval) if make_validate is not None else None
     hyper = hyper_from_config(config.hyper)
-    step_fn = make_train_step(
-        graphdef,
-        objective,
-        tx,
-        dynamic_binarize=config.data.binarize == "dynamic",
-        num_train=len(dataset.train_x),
-        batch_size=config.data.batch_size,
-        matmul_precision=config.train.matmul_precision,
-        guard=platform.guard(),
+    step_fn, checked_step = (
+        make_train_step(
+            graphdef,
+            objective,
+            tx,
+            dynamic_binarize=config.data.binarize == "dynamic",
+            num_train=len(dataset.train_x),
+            batch_size=config.data.batch_size,
+            matmul_precision=config.train.matmul_precision,
+            guard=platform.guard(),
+            check_state=check,
+        )
+        for check in (False, True)
     )
     options = cpu_compiler_options() if platform.cpu_tuning(config) else None
     run_chunk = make_chunk_runner(
-        step_fn, platform.fuse_steps(config), options, length=config.train.log_every
+        step_fn,
+        platform.fuse_steps(config),
+        options,
+        length=config.train.log_every,
+        checked_step=checked_step,
     )
 
     ckpt = checkpoint.Checkpointer(workdir, config.train.keep_checkpoints)
     try:
         metrics_path = os.path.join(workdir, "metrics.jsonl")
-        start = ckpt.latest_step()
-        if start is not None:
-            if start > config.train.num_steps:
+        newest = ckpt.latest_step()
+        if newest is not None:
+            if newest > config.train.num_steps:
                 raise config_check.ConfigError(
-                    f"the run in {workdir} is at step {start}, past train.num_steps="
+                    f"the run in {workdir} is at step {newest}, past train.num_steps="
                     f"{config.train.num_steps}: evaluate it with `python -m vae_jax.evaluate "
                     f"--workdir={workdir}`, raise train.num_steps, or use a new --workdir"
                 )
             saved, found = resume.check(workdir, config, dataset)
             n = len(dataset.train_x)
-            state, note = resume.restore(ckpt, saved, config, state, dataset.shape, n)
+            start, state, note = resume.restore(ckpt, saved, config, state, dataset.shape, n)
             _rewind_metrics(metrics_path, start)
             print(f"Resumed from checkpoint at step {start} in {ckpt.directory}", flush=True)
             if found:
@@ -107,11 +145,66 @@ def train(config, workdir: str, dataset, *, make_validate=None, timings: Timings
         # The record is written only after the state it describes was restored.
         write_text_atomic(os.path.join(workdir, "config.json"), config.to_json(indent=2))
         resume.write_record(workdir, dataset)
-        loop = _Loop(config, run_chunk, dataset, train_key, hyper, ckpt, timings or Timings())
-        state = loop.run(state, validate, objective.progress)
+        loop = _Loop(config, run_chunk, dataset, train_key, hyper, ckpt, timings)
+        with _StopOnSignal() as stop:
+            state = loop.run(state, validate, objective.progress, stop)
+        if stop.signum is not None:  # it came during the last save: training is complete
+            raise Interrupted(
+                stop.signum,
+                f"stopped by {signal.Signals(stop.signum).name} after training ended (step "
+                f"{int(state.step)}, saved in {ckpt.directory}); run the same command again "
+                "to evaluate",
+            )
     finally:
         ckpt.close()
+    _check_skipped(config, workdir, state)
     return graphdef_eval, full_state(state.params, state.model_state)
+
+
+def _check_skipped(config, workdir: str, state) -> None:
+    """A run that skipped more than train.max_nonfinite_fraction of its steps learned too
+    little to be reported: NonFiniteLossError."""
+    skipped, total = int(state.nonfinite_steps), max(int(state.step), 1)
+    limit = config.train.max_nonfinite_fraction
+    if skipped / total > limit:
+        raise NonFiniteLossError(
+            f"{skipped} of the {total} training steps in {workdir} were skipped as non-finite "
+            f"(more than train.max_nonfinite_fraction={limit:g}); the model is not trained. "
+            "Fix: lower train.learning_rate, set train.grad_clip_norm, or check the data"
+        )
+
+
+class _StopOnSignal:
+    """SIGINT/SIGTERM during training: finish the chunk in flight, save a checkpoint, then
+    raise Interrupted. A second signal stops at once (KeyboardInterrupt)."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.signum = None
+        self._previous = {}
+
+    def _handle(self, signum, frame):
+        if self.signum is not None:
+            raise KeyboardInterrupt
+        self.signum = signum
+        print(
+            f"\n{signal.Signals(signum).name}: stopping after the steps in flight and saving a "
+            "checkpoint (send it again to stop at once)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for s in self.SIGNALS:
+                self._previous[s] = signal.signal(s, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)
+        return False
 
 
 class _Loop:
@@ -126,7 +219,7 @@ class _Loop:
         n = min(tc.log_every - step % tc.log_every, tc.num_steps - step)
         return batch_indices(n_train, self.config.data.batch_size, self.config.seed, step, n)
 
-    def run(self, state, validate, progress):
+    def run(self, state, validate, progress, stop=None):
         config, ckpt, timings = self.config, self.ckpt, self.timings
         tc, batch = config.train, config.data.batch_size
         metrics_path = os.path.join(os.path.dirname(ckpt.directory), "metrics.jsonl")
@@ -174,14 +267,20 @@ class _Loop:
                 "examples_per_sec": rate,
                 "elapsed_sec": elapsed,
             }
-            with open(metrics_path, "a") as f:
-                f.write(json.dumps(record) + "\n")
+            _append_line(metrics_path, record)
             eta = elapsed / max(step - done_at_t0, 1) * (tc.num_steps - step)
             print(_progress_line(step, tc.num_steps, metrics, progress, rate, eta), flush=True)
-            if step % tc.checkpoint_every == 0 or step == tc.num_steps:
+            stopping = stop is not None and stop.signum is not None
+            if step % tc.checkpoint_every == 0 or step == tc.num_steps or stopping:
                 with timings.phase("checkpoints"):
                     ckpt.save(step, state)
                 last_saved = step
+            if stopping:
+                raise Interrupted(
+                    stop.signum,
+                    f"stopped by {signal.Signals(stop.signum).name} at step {step}; checkpoint "
+                    f"saved in {ckpt.directory}. Run the same command again to resume",
+                )
         return state
 
 

@@ -2,7 +2,8 @@
 
 Header: two zero bytes, a type code (0x08 = uint8), the number of dimensions n, then n
 big-endian uint32 sizes; the data follow. Files may be gzip-compressed. Every failure
-(bad gzip stream, wrong magic, truncated payload) raises DataError naming the file.
+(bad gzip stream, empty file, wrong magic, wrong dimension count, truncated payload) raises
+DataError naming the file, what was expected and found, and the fix.
 """
 
 from __future__ import annotations
@@ -17,40 +18,63 @@ import numpy as np
 from vae_jax.data.errors import DataError
 
 _UINT8 = 0x08
+FIX = (
+    "reinstall the data (`sudo apt-get install --reinstall dataset-fashion-mnist` for "
+    "Debian's Fashion-MNIST) or download the files again"
+)
 
 
 def _read_bytes(path: str) -> bytes:
     try:
         with open(path, "rb") as f:
             raw = f.read()
-        return gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
+        compressed = raw[:2] == b"\x1f\x8b"
+        buf = gzip.decompress(raw) if compressed else raw
     except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as e:
         raise DataError(
-            f"cannot read IDX file {path}: {e}. The file is corrupt or truncated; "
-            "reinstall it (e.g. `apt-get install --reinstall dataset-fashion-mnist`)."
+            f"cannot read IDX file {path}: {e}. The file is corrupt or truncated; {FIX}."
         ) from e
+    if not buf:
+        what = "its gzip stream decompresses to 0 bytes" if compressed else "0 bytes"
+        raise DataError(f"{path} is empty ({what}; expected an IDX header and data); {FIX}.")
+    return buf
 
 
-def read_idx(path: str) -> np.ndarray:
-    """Read one IDX file (optionally .gz) into a uint8 array of its declared shape."""
+def read_idx(path: str, ndim: int | None = None) -> np.ndarray:
+    """Read one IDX file (optionally .gz) into a uint8 array of its declared shape.
+
+    `ndim`, when given, is the dimension count the file must declare (3 images, 1 labels).
+    """
     if not os.path.exists(path):
         raise DataError(f"IDX file {path} does not exist")
     buf = _read_bytes(path)
     if len(buf) < 4 or buf[0] != 0 or buf[1] != 0:
-        raise DataError(f"{path} is not an IDX file (bad magic number {buf[:4].hex()})")
+        raise DataError(
+            f"{path} is not an IDX file (bad magic number: expected 0000 then type and ndim, found "
+            f"{buf[:4].hex()}); {FIX}."
+        )
     if buf[2] != _UINT8:
-        raise DataError(f"{path}: IDX type code 0x{buf[2]:02x} unsupported (only uint8, 0x08)")
-    ndim = buf[3]
-    header = 4 + 4 * ndim
+        raise DataError(
+            f"{path}: IDX type code 0x{buf[2]:02x} unsupported (only uint8, 0x08); {FIX}."
+        )
+    if ndim is not None and buf[3] != ndim:
+        raise DataError(
+            f"{path} declares {buf[3]} dimensions, expected {ndim} (IDX images have 3: "
+            f"count, rows, columns; labels 1: count); the file is misnamed or corrupt; {FIX}."
+        )
+    header = 4 + 4 * buf[3]
     if len(buf) < header:
-        raise DataError(f"{path} is truncated: its header is incomplete")
-    shape = struct.unpack(f">{ndim}I", buf[4:header])
+        raise DataError(
+            f"{path} is truncated: its header is incomplete (expected {header} bytes for "
+            f"{buf[3]} dimensions, found {len(buf)}); {FIX}."
+        )
+    shape = struct.unpack(f">{buf[3]}I", buf[4:header])
     expected = int(np.prod(shape))
     found = len(buf) - header
     if found != expected:
         raise DataError(
             f"{path} is truncated or corrupt: its header declares shape {shape} "
-            f"({expected} bytes) but it holds {found} bytes of data. Reinstall or re-download it."
+            f"({expected} bytes) but it holds {found} bytes of data; {FIX}."
         )
     return np.frombuffer(buf, dtype=np.uint8, offset=header).reshape(shape)
 
@@ -76,10 +100,12 @@ def has_idx_split(directory: str, split: str) -> bool:
 def load_idx_split(directory: str, split: str) -> tuple[np.ndarray, np.ndarray]:
     """(images [N, H, W, 1] uint8, labels [N] int32) from the standard IDX file names."""
     img_stem, lbl_stem = IDX_FILES[split]
-    images = read_idx(find_file(directory, img_stem))
-    labels = read_idx(find_file(directory, lbl_stem))
-    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+    img_path, lbl_path = find_file(directory, img_stem), find_file(directory, lbl_stem)
+    images, labels = read_idx(img_path, ndim=3), read_idx(lbl_path, ndim=1)
+    if len(images) != len(labels):
         raise DataError(
-            f"IDX files in {directory} disagree: images {images.shape}, labels {labels.shape}"
+            f"IDX files in {directory} disagree: {img_path} holds {len(images)} images but "
+            f"{lbl_path} holds {len(labels)} labels (expected one label per image); the two "
+            f"files come from different data sets or one is damaged; {FIX}."
         )
     return images[..., None], labels.astype(np.int32)

@@ -15,7 +15,7 @@ from typing import NamedTuple
 import numpy as np
 
 from vae_jax.data.errors import DataError
-from vae_jax.data.sources import load_images
+from vae_jax.data.sources import EXPECTED_SHAPES, image_origin, load_images
 
 BINARIZATIONS = ("none", "dynamic", "static", "threshold")
 
@@ -78,14 +78,50 @@ def _static_binarize(x: np.ndarray, seed: int) -> np.ndarray:
     return np.where(rng.uniform(size=x.shape) < x / 255.0, 255, 0).astype(np.uint8)
 
 
+def _describe(images: np.ndarray) -> str:
+    return "x".join(map(str, images.shape[1:])) + f" {images.dtype}"
+
+
+def _image_problem(name: str, raw: dict[str, tuple[np.ndarray, np.ndarray]]) -> str | None:
+    """What is wrong with the loaded splits' images (shapes, dtype, size), or None."""
+    train = raw["train"][0]
+    for split, (x, _) in raw.items():
+        if (x.shape[1:], x.dtype) != (train.shape[1:], train.dtype):
+            return (
+                f"train images are {_describe(train)} but {split} images are {_describe(x)} "
+                "(every split must have one image shape, channel count and dtype)"
+            )
+    for split, (x, _) in raw.items():
+        if x.ndim != 4 or x.dtype != np.uint8:
+            return f"{split} images are {x.shape} {x.dtype}, expected [N, H, W, C] uint8"
+        if len(x) == 0:
+            return f"the {split} split has 0 images, expected at least 1"
+    expected = EXPECTED_SHAPES.get(name)
+    if expected and train.shape[1:] != expected:
+        return f"expected {'x'.join(map(str, expected))} uint8 images, found {_describe(train)}"
+    return None
+
+
 def load_dataset(data_config) -> Dataset:
-    """Load `data_config.name`, split off validation data and apply the binarization."""
+    """Load `data_config.name`, check its images, split off validation data and binarize.
+
+    Images that do not fit (splits that disagree, are empty, or differ from the named data
+    set's EXPECTED_SHAPES) raise DataError here, before anything trains.
+    """
     dc = data_config
     raw = load_images(dc.name, dc)
+    problem = _image_problem(dc.name, raw)
+    if problem:
+        idx_fix = ""
+        if dc.name in ("mnist", "fashion_mnist"):
+            idx_fix = f"point --config.data.dir at the real {dc.name} IDX files, "
+        raise DataError(
+            f"data set '{dc.name}' from {image_origin(dc.name, dc)}: {problem}. Fix: {idx_fix}"
+            f"prepare the tfds copy again (`python -m vae_jax.data.prepare {dc.name}`), or set "
+            "--config.data.name to the data set these images are."
+        )
     train_x, train_y = raw["train"]
     test_x, test_y = raw["test"]
-    if train_x.ndim != 4 or train_x.dtype != np.uint8:
-        raise DataError(f"data set '{dc.name}' gave images {train_x.shape} {train_x.dtype}")
     if "val" in raw:
         val_x, val_y = raw["val"]
     else:

@@ -34,6 +34,13 @@ CLASS_NAMES = {
     "mnist": tuple(str(d) for d in range(10)),
 }
 DEFAULT_DIRS = {"fashion_mnist": DEBIAN_FASHION_MNIST_DIR}
+# Image shape (H, W, C) every split of a named data set must have; all are uint8.
+# Synthetic images are generated at data.image_size, so they are not listed.
+EXPECTED_SHAPES = {
+    "fashion_mnist": (28, 28, 1),
+    "mnist": (28, 28, 1),
+    "binarized_mnist": (28, 28, 1),
+}
 TFDS_SPLITS = {"binarized_mnist": {"train": "train", "val": "validation", "test": "test"}}
 
 
@@ -87,21 +94,38 @@ def _missing(name: str, data_config) -> DataError:
     )
 
 
+def idx_folder(name: str, data_config) -> str | None:
+    """The folder whose IDX files `load_images` reads for `name`, or None if it reads none."""
+    directory = data_config.dir or DEFAULT_DIRS.get(name, "")
+    if (
+        data_config.source in ("auto", "idx")
+        and name in ("mnist", "fashion_mnist")
+        and directory
+        and idx.has_idx_split(directory, "train")
+        and idx.has_idx_split(directory, "test")
+    ):
+        return directory
+    return None
+
+
+def image_origin(name: str, data_config) -> str:
+    """Where `load_images` takes `name` from, for error messages."""
+    if name == "synthetic":
+        return f"generated synthetic data (data.image_size={data_config.image_size})"
+    folder = idx_folder(name, data_config)
+    return f"IDX files in {folder}" if folder else f"tfds folder {tfds_dir(data_config)}"
+
+
 def load_images(name: str, data_config) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Load the named data set's splits; raise DataError with the fixes when it is missing."""
     if name == "synthetic":
         return synthetic(data_config)
     source = data_config.source
-    directory = data_config.dir or DEFAULT_DIRS.get(name, "")
-    if source in ("auto", "idx") and name in ("mnist", "fashion_mnist"):
-        if (
-            directory
-            and idx.has_idx_split(directory, "train")
-            and idx.has_idx_split(directory, "test")
-        ):
-            return {s: idx.load_idx_split(directory, s) for s in ("train", "test")}
-        if source == "idx":
-            raise _missing(name, data_config)
+    folder = idx_folder(name, data_config)
+    if folder:
+        return {s: idx.load_idx_split(folder, s) for s in ("train", "test")}
+    if source == "idx":
+        raise _missing(name, data_config)
     if source in ("auto", "tfds"):
         tdir = tfds_dir(data_config)
         if tfds_prepared(name, tdir):

@@ -7,19 +7,20 @@ if the run trained one), and writes eval.json, the figures and report.html into 
 """
 
 import os
-import sys
 
 from absl import app, flags, logging
 
 from vae_jax import checkpoint, platform
+from vae_jax import workdir as workdirs
 from vae_jax.assess import evaluate_run
+from vae_jax.cli import run_cli
 from vae_jax.config_check import ConfigError
 from vae_jax.config_lib import autoencoder_config, load_saved_config
 from vae_jax.data import DataError, load_dataset
 from vae_jax.evaluate.suite import summary_lines, written_lines
 from vae_jax.model import full_state
 from vae_jax.progress import Timings
-from vae_jax.state import abstract_setup
+from vae_jax.state import abstract_setup, make_objective, make_spec
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "A run's folder (holds config.json and checkpoints/).")
@@ -30,15 +31,14 @@ flags.mark_flag_as_required("workdir")
 def restore_params(config, workdir: str, data_shape, num_train: int):
     """(graphdef, variables, step) of the newest checkpoint in workdir; variables are the
     params and the model state together (model.full_state)."""
-    ckpt = checkpoint.Checkpointer(workdir)
+    ckpt = checkpoint.Checkpointer(workdir, read_only=True)  # creates and moves nothing
     try:
-        step = ckpt.latest_step()
-        if step is None:
+        if ckpt.latest_step() is None:
             raise DataError(
                 f"no checkpoint in {ckpt.directory}: train first (python -m vae_jax.main)"
             )
         graphdef, template = abstract_setup(config, data_shape, num_train)
-        state = ckpt.restore(template)
+        step, state = ckpt.restore_newest(template)
     finally:
         ckpt.close()
     return graphdef, full_state(state.params, state.model_state), step
@@ -47,20 +47,38 @@ def restore_params(config, workdir: str, data_shape, num_train: int):
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)
-    workdir = FLAGS.workdir
-    try:
-        k = FLAGS.num_importance_samples
-        if k is not None and k < 1:
-            raise ConfigError(f"--num_importance_samples={k} is invalid: must be ≥ 1 (or omitted)")
-        path = os.path.join(workdir, "config.json")
-        if not os.path.exists(path):
-            raise DataError(f"{path} not found: --workdir must be a folder written by a run")
-        config = load_saved_config(path)
-        platform.configure(config)  # before JAX starts its backend
-        dataset = load_dataset(config.data)
-        graphdef, params, step = restore_params(
-            config, workdir, dataset.shape, len(dataset.train_x)
+    run_cli(evaluate, FLAGS.workdir, FLAGS.num_importance_samples)
+
+
+def evaluate(workdir: str, k: int | None) -> None:
+    if k is not None and k < 1:
+        raise ConfigError(f"--num_importance_samples={k} is invalid: must be ≥ 1 (or omitted)")
+    path = os.path.join(workdir, "config.json")
+    if not os.path.exists(path):
+        raise DataError(f"{path} not found: --workdir must be a folder written by a run")
+    config = load_saved_config(path)
+    if k is not None and not config.eval.diagnostics:
+        raise ConfigError(
+            f"--num_importance_samples={k} cannot apply: this run has eval.diagnostics=False, "
+            "so no log p(x) is estimated; omit the flag"
         )
+    if checkpoint.latest_step(workdir) is None:
+        raise DataError(
+            f"no checkpoint in {os.path.join(workdir, 'checkpoints')}: train first "
+            "(python -m vae_jax.main)"
+        )
+    platform.configure(config)  # before JAX starts its backend
+    dataset = load_dataset(config.data)
+    num_train = len(dataset.train_x)
+    with workdirs.hold(workdir):  # evaluation writes into the workdir: no run may be training
+        graphdef, params, step = restore_params(config, workdir, dataset.shape, num_train)
+        spec = make_spec(config, dataset.shape, num_train)
+        if k is not None and not make_objective(config, spec).bound:
+            raise ConfigError(
+                f"--num_importance_samples={k} cannot apply: the objective "
+                f"'{config.objective.name}' is not a bound on log p(x), so none is estimated; "
+                "omit the flag"
+            )
         print(f"Evaluating {workdir} at step {step}", flush=True)
         timings = Timings()
         print(platform.describe(platform.info()), flush=True)
@@ -68,7 +86,7 @@ def main(argv):
         ae_dir = os.path.join(workdir, "autoencoder")
         if os.path.isdir(os.path.join(ae_dir, "checkpoints")):
             ae_graphdef, ae_params, _ = restore_params(
-                autoencoder_config(config), ae_dir, dataset.shape, len(dataset.train_x)
+                autoencoder_config(config), ae_dir, dataset.shape, num_train
             )
             baseline = (ae_graphdef, ae_params)
         results = evaluate_run(
@@ -78,13 +96,10 @@ def main(argv):
             graphdef,
             params,
             baseline=baseline,
-            num_importance_samples=FLAGS.num_importance_samples,
+            num_importance_samples=k,
             step=step,
             timings=timings,
         )
-    except (ConfigError, DataError) as e:
-        print(f"error: {e}", file=sys.stderr, flush=True)
-        sys.exit(2)
     for line in summary_lines(results):
         print(line)
     for line in written_lines(workdir, results):
