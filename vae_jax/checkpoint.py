@@ -12,6 +12,7 @@ restores, CheckpointError names the folder and the fix.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import shutil
@@ -37,8 +38,7 @@ def all_finite(tree) -> bool:
 
 @contextlib.contextmanager
 def _quiet():
-    """Raise the loggers orbax reports through (absl, asyncio's stray task errors) to
-    CRITICAL for the duration."""
+    """Silence the logs orbax writes besides raising (absl, asyncio) for the duration."""
     loggers = [logging.getLogger(name) for name in ("absl", "asyncio")]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
@@ -48,6 +48,24 @@ def _quiet():
     finally:
         for lg, level in zip(loggers, levels, strict=True):
             lg.setLevel(level)
+
+
+def _drop_orbax_unraisables() -> None:
+    """From now on, drop the "Exception ignored in <coroutine>" reports of orbax's
+    abandoned reads (a failed restore leaves some, collected at any later time, even at
+    exit); every other unraisable exception goes to the hook as before."""
+    previous = sys.unraisablehook
+    if getattr(previous, "drops_orbax", False):
+        return
+
+    def hook(unraisable):
+        code = getattr(unraisable.object, "cr_code", None)
+        if code is not None and f"{os.sep}orbax{os.sep}" in code.co_filename:
+            return
+        previous(unraisable)
+
+    hook.drops_orbax = True
+    sys.unraisablehook = hook
 
 
 def _first_words(error: Exception, limit: int = 200) -> str:
@@ -99,8 +117,19 @@ class Checkpointer:
                 f"refusing to save step {step} into {self.directory}: the state holds "
                 "non-finite values (the last checkpoint there is the last finite one)"
             )
-        self._manager.save(step, args=ocp.args.StandardSave(state), force=True)
-        self._manager.wait_until_finished()
+        need = sum(x.nbytes for x in jax.tree.leaves(state)) + 2**20  # arrays + metadata
+        free = shutil.disk_usage(self.directory).free
+        if free < need:
+            newest = self.latest_step()
+            raise CheckpointError(
+                f"the disk is full: saving step {step} needs about {need / 2**20:.1f} MiB in "
+                f"{self.directory}, {free / 2**20:.1f} MiB are free. Free space there or use "
+                "another --workdir"
+                + (f"; the newest checkpoint (step {newest}) is intact" if newest else "")
+            )
+        with _quiet():  # a failed write is raised below; orbax's own logs would bury it
+            self._manager.save(step, args=ocp.args.StandardSave(state), force=True)
+            self._manager.wait_until_finished()
 
     def restore(self, template, step: int | None = None):
         """Restore into the structure (and dtypes/shapes) of `template`; latest by default."""
@@ -122,7 +151,10 @@ class Checkpointer:
                     state = self.restore(template, step)
             except Exception as e:  # orbax/tensorstore raise many kinds for a corrupt file
                 failed.append((step, e))
-                self._reopen()
+                _drop_orbax_unraisables()
+                with _quiet():  # its failed reads' stray tasks are logged when collected
+                    self._reopen()
+                    gc.collect()
                 continue
             # Only once an older one restores: a template that fits none (a changed
             # config) must not move good checkpoints aside.

@@ -6,6 +6,7 @@ run_cli(fn, *args)  # 2: a problem the message names (config, data, workdir, dis
 
 from __future__ import annotations
 
+import signal
 import sys
 
 from vae_jax.errors import USER_ERRORS, Interrupted, machine_failure
@@ -19,6 +20,7 @@ def fail(message: str):
 def run_cli(fn, *args) -> None:
     """Call fn(*args); every expected failure ends in one line and an exit code: 2 for a
     problem the message names, 128 + the signal for a run stopped by SIGINT/SIGTERM."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # KeyboardInterrupt from here on
     try:
         fn(*args)
     except USER_ERRORS as e:

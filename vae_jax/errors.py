@@ -95,7 +95,9 @@ def machine_failure(e: BaseException) -> str | None:
                 "the disk is full (" + _path_in(text) + "); free space there or use another "
                 "--workdir, then run the same command again to resume"
             )
-        if "RESOURCE_EXHAUSTED" in text and re.search(r"memory|allocat", text, re.I):
+        if re.search(r"out of memory", text, re.I) or (
+            "RESOURCE_EXHAUSTED" in text and re.search(r"memory|allocat", text, re.I)
+        ):
             return (
                 f"the device ran out of memory ({_size_in(text)}): lower data.batch_size, "
                 "eval.batch_size, eval.loglik_batch_size or eval.loglik_chunk, or use a "
@@ -106,7 +108,9 @@ def machine_failure(e: BaseException) -> str | None:
 
 
 def _path_in(text: str) -> str:
-    found = re.findall(r"(/[^\s'\",:;]+)", text)
+    found = re.findall(r"[\"'](/[^\"']+)[\"']", text) or re.findall(
+        r"(?<![\w.])(/[^\s'\",:;]+)", text
+    )
     return found[0] if found else "path not reported"
 
 

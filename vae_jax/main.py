@@ -11,13 +11,18 @@ resumes from it.
 """
 
 import os
+import signal
+import sys
 
-from absl import app, flags, logging
-from ml_collections import config_flags
+if __name__ == "__main__":  # Ctrl-C during the imports below (seconds) ends quietly
+    signal.signal(signal.SIGINT, lambda *_: sys.exit(130))  # run_cli takes over after
 
-from vae_jax import experiment, platform
-from vae_jax.cli import fail as _fail
-from vae_jax.cli import run_cli
+from absl import app, flags, logging  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
+from vae_jax import experiment, platform  # noqa: E402
+from vae_jax.cli import fail as _fail  # noqa: E402
+from vae_jax.cli import run_cli  # noqa: E402
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Path to a config file.", lock_config=True)

@@ -7,20 +7,25 @@ if the run trained one), and writes eval.json, the figures and report.html into 
 """
 
 import os
+import signal
+import sys
 
-from absl import app, flags, logging
+if __name__ == "__main__":  # Ctrl-C during the imports below (seconds) ends quietly
+    signal.signal(signal.SIGINT, lambda *_: sys.exit(130))  # run_cli takes over after
 
-from vae_jax import checkpoint, platform
-from vae_jax import workdir as workdirs
-from vae_jax.assess import evaluate_run
-from vae_jax.cli import run_cli
-from vae_jax.config_check import ConfigError
-from vae_jax.config_lib import autoencoder_config, load_saved_config
-from vae_jax.data import DataError, load_dataset
-from vae_jax.evaluate.suite import summary_lines, written_lines
-from vae_jax.model import full_state
-from vae_jax.progress import Timings
-from vae_jax.state import abstract_setup, make_objective, make_spec
+from absl import app, flags, logging  # noqa: E402
+
+from vae_jax import checkpoint, platform  # noqa: E402
+from vae_jax import workdir as workdirs  # noqa: E402
+from vae_jax.assess import evaluate_run  # noqa: E402
+from vae_jax.cli import run_cli  # noqa: E402
+from vae_jax.config_check import ConfigError  # noqa: E402
+from vae_jax.config_lib import autoencoder_config, load_saved_config  # noqa: E402
+from vae_jax.data import DataError, load_dataset  # noqa: E402
+from vae_jax.evaluate.suite import summary_lines, written_lines  # noqa: E402
+from vae_jax.model import full_state  # noqa: E402
+from vae_jax.progress import Timings  # noqa: E402
+from vae_jax.state import abstract_setup, make_objective, make_spec  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "A run's folder (holds config.json and checkpoints/).")
