@@ -18,11 +18,13 @@ import sys
 import jax
 import jax.numpy as jnp
 import numpy as np
+import orbax.checkpoint as ocp
 import pytest
 
 from tests.helpers import read_metrics, tiny_config, tree_equal
 from vae_jax import config_check, workdir
 from vae_jax.checkpoint import Checkpointer, all_finite
+from vae_jax.cli import run_cli
 from vae_jax.data import load_dataset
 from vae_jax.errors import (
     CheckpointError,
@@ -209,12 +211,13 @@ def _sgd_parts(lr):
     return graphdef, state, tx, objective, key, data
 
 
-def test_a_step_that_writes_non_finite_params_is_skipped():
+@pytest.mark.parametrize("guard", ["cond", "where"])
+def test_a_step_that_writes_non_finite_params_is_skipped(guard):
     """sgd at lr 1e38: loss and gradient are finite, the updated params are not."""
     graphdef, state, tx, objective, key, data = _sgd_parts(1e38)
     batch = {"image": data["image"][:16]}
-    fast = make_train_step(graphdef, objective, tx, guard="cond")
-    checked = make_train_step(graphdef, objective, tx, guard="cond", check_state=True)
+    fast = make_train_step(graphdef, objective, tx, guard=guard)
+    checked = make_train_step(graphdef, objective, tx, guard=guard, check_state=True)
     copy = lambda tree: jax.tree.map(jnp.copy, tree)
     unchecked, m = jax.jit(fast)(copy(state), batch, key, Hyper())
     assert bool(m["finite"]) and not all_finite(unchecked.params)  # what the old guard let by
@@ -236,7 +239,8 @@ def test_a_chunk_with_a_non_finite_result_is_redone_with_the_checked_step(fuse_s
     assert all_finite(new) and tree_equal(new.params, start.params)
     assert int(new.nonfinite_steps) == 3 and int(metrics["max_nonfinite_streak"]) == 3
 
-    # A finite chunk is not redone, and equals the checked step's result bit for bit.
+    # A finite chunk is not redone, and equals the checked step's result bit for bit (the
+    # "cond" guard, where the redo is used; "where" checks inside every step instead).
     graphdef, state, tx, objective, key, data = _sgd_parts(1e-2)
     steps = [make_train_step(graphdef, objective, tx, guard="cond", check_state=c) for c in (0, 1)]
     run = make_chunk_runner(steps[0], fuse_steps, length=4, checked_step=steps[1])
@@ -290,7 +294,72 @@ def test_non_finite_or_overflowing_values_are_refused(field, value):
     assert f"config.{field}=" in str(info.value)
 
 
+def test_a_changed_state_structure_is_recorded_only_once_a_checkpoint_holds_it(
+    tmp_path, monkeypatch
+):
+    """adam → sgd on purpose, killed before the first save with sgd: the old record still
+    matches every checkpoint, so the next resume (either config) works."""
+    _train(tmp_path, **{"train.num_steps": 20})
+    before = (tmp_path / "config.json").read_text()
+    change = {"train.optimizer": "sgd", "train.allow_resume_changes": True}
+
+    def killed(self, step, state):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(Checkpointer, "save", killed)
+        with pytest.raises(KeyboardInterrupt):
+            _train(tmp_path, **change)
+    assert (tmp_path / "config.json").read_text() == before
+    assert not (tmp_path / "config_history.jsonl").exists()
+    _train(tmp_path, **change)  # resumes from the adam checkpoint, records the change once
+    history = [json.loads(ln) for ln in (tmp_path / "config_history.jsonl").open()]
+    assert len(history) == 1 and history[0]["step"] == 20
+    assert json.loads((tmp_path / "config.json").read_text())["train"]["optimizer"] == "sgd"
+
+
+def test_changes_that_would_train_nothing_are_refused(tmp_path):
+    _train(tmp_path, **{"train.num_steps": 20})
+    with pytest.raises(ConfigError) as info:
+        _train(
+            tmp_path,
+            **{"train.num_steps": 20, "hyper.beta": 2.0, "train.allow_resume_changes": True},
+        )
+    assert "would train nothing" in str(info.value)
+
+
 # 5, 6. Corrupt checkpoints and a torn metrics line ---------------------------------------
+
+
+def test_a_failure_of_the_machine_while_restoring_moves_nothing(tmp_path, monkeypatch):
+    _train(tmp_path, **{"train.num_steps": 30})
+
+    def out_of_memory(self, template, step=None):
+        raise RuntimeError("RESOURCE_EXHAUSTED: Out of memory allocating 4096 bytes")
+
+    monkeypatch.setattr(Checkpointer, "restore", out_of_memory)
+    with pytest.raises(RuntimeError, match="Out of memory"):
+        _train(tmp_path, **{"train.num_steps": 40})
+    assert sorted(os.listdir(tmp_path / "checkpoints")) == ["20", "30"]
+    assert not (tmp_path / "checkpoints_corrupt").exists()
+
+
+def test_a_non_finite_checkpoint_is_not_resumed_from(tmp_path, reference, capfd):
+    _train(tmp_path, **{"train.num_steps": 30})
+    step, state = _final(tmp_path)
+    poisoned = state._replace(params=jax.tree.map(lambda x: x * jnp.nan, state.params))
+    shutil.rmtree(tmp_path / "checkpoints" / "30")
+    ckpt = Checkpointer(str(tmp_path))
+    try:  # as an older version (with the guard that let NaN params by) would have saved it
+        ckpt._manager.save(30, args=ocp.args.StandardSave(poisoned), force=True)
+        ckpt._manager.wait_until_finished()
+    finally:
+        ckpt.close()
+    capfd.readouterr()
+    _train(tmp_path)
+    err = capfd.readouterr().err
+    assert "checkpoints/30 does not restore (it holds non-finite values)" in err, err
+    assert tree_equal(_final(tmp_path)[1], reference["state"])
 
 
 def _corrupt(step_dir: str, how: str) -> None:
@@ -377,6 +446,19 @@ def test_a_read_only_workdir_or_parent(read_only_dir):
 def test_a_full_disk(tiny_disk):
     result = _cli(f"--workdir={tiny_disk}/run")
     _one_line_error(result, "disk is full", f"{tiny_disk}/run/checkpoints", "MiB")
+
+
+def test_a_disk_that_fills_during_a_save(tiny_disk, monkeypatch, capsys):
+    """Past the check before the save (told there is room): orbax's own ENOSPC error, from
+    inside tensorstore, still ends in one line naming the path."""
+    monkeypatch.setattr(
+        "vae_jax.checkpoint.shutil.disk_usage", lambda path: shutil._ntuple_diskusage(1, 0, 2**40)
+    )
+    with pytest.raises(SystemExit) as info:
+        run_cli(_train, tiny_disk / "run")
+    assert info.value.code == 2
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert len(err) == 1 and "the disk is full" in err[0] and str(tiny_disk) in err[0], err
 
 
 def test_a_model_too_large_for_memory(tmp_path):

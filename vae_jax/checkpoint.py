@@ -17,18 +17,20 @@ import logging
 import os
 import shutil
 import sys
+import time
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from vae_jax.errors import CheckpointError
+from vae_jax.errors import CheckpointError, machine_failure
 
 CORRUPT = "checkpoints_corrupt"
 
 
 def all_finite(tree) -> bool:
-    """Whether every floating-point leaf of `tree` is finite (one device reduction)."""
+    """Whether every floating-point leaf of `tree` is finite (one reduction per leaf, one
+    transfer to the host)."""
     leaves = [x for x in jax.tree.leaves(tree) if jax.numpy.issubdtype(x.dtype, np.floating)]
     if not leaves:
         return True
@@ -66,6 +68,17 @@ def _drop_orbax_unraisables() -> None:
 
     hook.drops_orbax = True
     sys.unraisablehook = hook
+
+
+# tensorstore status codes that describe the machine or the file system, not the files' content
+_MACHINE_STATUS = ("RESOURCE_EXHAUSTED", "PERMISSION_DENIED", "UNAVAILABLE", "DEADLINE_EXCEEDED")
+
+
+def _not_about_the_files(error: Exception) -> bool:
+    """Whether a failed restore is the machine's failure (memory, permission, a file
+    system that did not answer), which must not get a good checkpoint set aside."""
+    text = str(error)
+    return machine_failure(error) is not None or any(code in text for code in _MACHINE_STATUS)
 
 
 def _first_words(error: Exception, limit: int = 200) -> str:
@@ -138,9 +151,12 @@ class Checkpointer:
         return self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
 
     def restore_newest(self, template) -> tuple[int, object]:
-        """(step, state) of the newest checkpoint that restores into `template`. Newer ones
-        that do not are moved into checkpoints_corrupt/ (kept, never deleted) with a
-        warning each, or only skipped when read-only. When none restores, nothing moves."""
+        """(step, state) of the newest checkpoint that restores into `template` and holds
+        only finite values. Newer ones whose files are damaged (or hold a non-finite value)
+        are moved into checkpoints_corrupt/ (kept, never deleted) with a warning each, or
+        only skipped when read-only. When none restores, nothing moves. A failure of the
+        machine while reading (out of memory, permission, an unavailable file system) is
+        raised as it is: it says nothing about the checkpoint."""
         steps = sorted(self._manager.all_steps() if self._manager else (), reverse=True)
         if not steps:
             raise CheckpointError(f"no checkpoint in {self.directory}")
@@ -149,43 +165,46 @@ class Checkpointer:
             try:
                 with _quiet():  # orbax logs each failed read at length; one warning is enough
                     state = self.restore(template, step)
-            except Exception as e:  # orbax/tensorstore raise many kinds for a corrupt file
-                failed.append((step, e))
+            except Exception as e:  # orbax/tensorstore raise many kinds for a damaged file
+                if _not_about_the_files(e):
+                    raise
+                failed.append((step, _first_words(e)))
                 _drop_orbax_unraisables()
                 with _quiet():  # its failed reads' stray tasks are logged when collected
                     self._reopen()
                     gc.collect()
                 continue
+            if not all_finite(state):  # written by an older version, or damaged in place
+                failed.append((step, "it holds non-finite values"))
+                continue
             # Only once an older one restores: a template that fits none (a changed
             # config) must not move good checkpoints aside.
-            for bad, error in failed:
-                self._set_aside(bad, error)
+            for bad, reason in failed:
+                self._set_aside(bad, reason)
             return step, state
-        detail = _first_words(failed[-1][1])
         raise CheckpointError(
             f"no checkpoint in {self.directory} restores (steps {steps}; last error: "
-            f"{detail}). If the files are damaged, move the workdir aside and train again; "
-            "if the config changed, resume with the run's own config"
+            f"{failed[-1][1]}). If the files are damaged, move the workdir aside and train "
+            "again; if the config changed, resume with the run's own config"
         )
 
-    def _set_aside(self, step: int, error: Exception) -> None:
-        first = _first_words(error)
+    def _set_aside(self, step: int, reason: str) -> None:
         source = os.path.join(self.directory, str(step))
         if self.read_only:
             print(
-                f"warning: checkpoint {source} does not restore ({first}); using an older one",
+                f"warning: checkpoint {source} does not restore ({reason}); using an older one",
                 file=sys.stderr,
                 flush=True,
             )
             return
         target = os.path.join(self.workdir, CORRUPT, str(step))
+        if os.path.exists(target):  # set aside before: keep both
+            target += time.strftime("-%Y%m%dT%H%M%S")
         os.makedirs(os.path.dirname(target), exist_ok=True)
-        if os.path.exists(target):
-            shutil.rmtree(target)
         shutil.move(source, target)
         self._reopen()
         print(
-            f"warning: checkpoint {source} does not restore ({first}); moved it to {target} "
+            f"warning: checkpoint {source} does not restore ({reason}); moved it to {target} "
             "and resuming from the newest one before it",
             file=sys.stderr,
             flush=True,

@@ -30,8 +30,8 @@ def run_cli(fn, *args) -> None:
         sys.exit(128 + e.signum)
     except KeyboardInterrupt:
         print(
-            "\ninterrupted; the newest checkpoint in the workdir is intact: run the same "
-            "command again to resume",
+            "\ninterrupted; what the workdir held is intact (checkpoints are written "
+            "atomically): run the same command again",
             file=sys.stderr,
             flush=True,
         )

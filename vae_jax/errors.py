@@ -58,8 +58,9 @@ class NonFiniteLossError(RunError):
 USER_ERRORS = (ConfigError, RunError)
 
 
-class Interrupted(Exception):
-    """A run stopped by a signal after saving its state; `signum` gives the exit code."""
+class Interrupted(BaseException):
+    """A run stopped by a signal; `signum` gives the exit code. A BaseException, like
+    KeyboardInterrupt, so that no library's `except Exception` swallows it."""
 
     def __init__(self, signum: int, message: str):
         super().__init__(message)
@@ -78,7 +79,22 @@ def describe_os_error(e: OSError, what: str) -> str:
         return f"{what}: {kind} ({where}); use a writable --workdir"
     if e.errno in (errno.ENOTDIR, errno.EEXIST):
         return f"{what}: a file stands where a folder is needed ({where}); pass a folder path"
+    if e.errno == errno.EIO:
+        return f"{what}: input/output error ({where}): the disk or network file system failed"
     return f"{what}: {e.strerror or e} ({where})"
+
+
+# The OSErrors that are the machine's (a full disk, no permission, a failed device); any
+# other (a file our code expected and did not find, ...) is a bug and keeps its traceback.
+MACHINE_ERRNOS = (
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.EROFS,
+    errno.EACCES,
+    errno.EPERM,
+    errno.EIO,
+    errno.ENOTDIR,
+)
 
 
 def machine_failure(e: BaseException) -> str | None:
@@ -87,7 +103,7 @@ def machine_failure(e: BaseException) -> str | None:
     seen = []
     while e is not None and e not in seen:
         seen.append(e)
-        if isinstance(e, OSError) and e.errno is not None:
+        if isinstance(e, OSError) and e.errno in MACHINE_ERRNOS:
             return describe_os_error(e, "a file of the run could not be written or read")
         text = " ".join(str(e).split())
         if "No space left on device" in text or "ENOSPC" in text:
@@ -115,6 +131,9 @@ def _path_in(text: str) -> str:
 
 
 def _size_in(text: str) -> str:
+    tpu = re.search(r"Used ([\d.]+[KMGT]) of ([\d.]+[KMGT]) hbm", text)
+    if tpu:
+        return f"{tpu.group(1)} needed, {tpu.group(2)} of HBM"
     found = re.search(r"allocat\w* (\d+) bytes", text) or re.search(
         r"(\d+(?:\.\d+)?\s*[KMGT]i?B)", text
     )

@@ -11,6 +11,8 @@ def write_text_atomic(path: str, text: str) -> None:
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(text)
+        f.flush()
+        os.fsync(f.fileno())  # on disk before the rename: a power loss leaves old or new
     os.replace(tmp, path)
 
 

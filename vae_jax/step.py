@@ -54,9 +54,10 @@ def make_train_step(
     saves a pass over params and Adam's moments, ~5 % of the default MLP's step).
     With `check_state`, a step also counts as non-finite (and is skipped) when the params,
     optimizer state or model state it writes hold a non-finite value although its loss and
-    gradient were finite (e.g. a huge learning rate); that check costs ~17 % of the default
-    MLP's step on the CPU, so the chunk runner uses this step only to redo a chunk whose
-    result is not finite (make_chunk_runner's `checked_step`)."""
+    gradient were finite (e.g. a huge learning rate). With the "where" guard the check
+    shares the pass that selects; with "cond" it costs ~17 % of the default MLP's step on
+    the CPU, so there the chunk runner uses this step only to redo a chunk whose result is
+    not finite (make_chunk_runner's `checked_step`)."""
 
     def train_step(state: TrainState, batch: dict, key: jax.Array, hyper: Hyper):
         with matmul_precision_context(matmul_precision):
@@ -218,8 +219,10 @@ def make_chunk_runner(
     With `checked_step` (make_train_step(..., check_state=True)), a chunk whose resulting
     state is not finite is run again from a copy of its starting state with that step,
     which also skips updates that write a non-finite value: the fast step pays one copy
-    and one finiteness check per chunk instead of a check per step, and the result is the
-    checked step's whenever they differ. `run.redone` counts the chunks run again.
+    of the state and one finiteness check per chunk instead of a check per step. With the
+    "cond" guard both steps compute the same bits when every update is finite, so the
+    result is the checked step's, bit for bit, either way (tested). `run.redone` counts
+    the chunks run again; the checked program compiles at the first redo.
     """
     fast = _make_runner(train_step, fuse_steps, compiler_options, length)
     if checked_step is None:

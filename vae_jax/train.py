@@ -61,10 +61,13 @@ def _rewind_metrics(path: str, step: int) -> None:
 
 
 def _append_line(path: str, record: dict) -> None:
-    """Append one whole line with a single write, so a crash cannot leave half of it."""
+    """Append one whole line with one write (a killed process cannot leave half of it;
+    a short write, on a full disk, is continued or raises)."""
+    data = (json.dumps(record) + "\n").encode()
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(fd, (json.dumps(record) + "\n").encode())
+        while data:
+            data = data[os.write(fd, data) :]
     finally:
         os.close(fd)
 
@@ -98,8 +101,10 @@ def _train(config, workdir, dataset, make_validate, timings):
     graphdef_eval = eval_graphdef(config, dataset.shape, len(dataset.train_x))
     validate = make_validate(graphdef_eval) if make_validate is not None else None
     hyper = hyper_from_config(config.hyper)
-    step_fn, checked_step = (
-        make_train_step(
+    guard = platform.guard()
+
+    def make_step(check_state: bool):
+        return make_train_step(
             graphdef,
             objective,
             tx,
@@ -107,24 +112,28 @@ def _train(config, workdir, dataset, make_validate, timings):
             num_train=len(dataset.train_x),
             batch_size=config.data.batch_size,
             matmul_precision=config.train.matmul_precision,
-            guard=platform.guard(),
-            check_state=check,
+            guard=guard,
+            check_state=check_state,
         )
-        for check in (False, True)
-    )
+
+    # What a step writes must be finite too. The "where" guard (accelerators) reads every
+    # leaf anyway, so it checks in the same pass; the CPU's "cond" guard runs a fast step
+    # and redoes, with the checking step, only a chunk whose result is not finite.
+    step_fn = make_step(check_state=guard != "cond")
     options = cpu_compiler_options() if platform.cpu_tuning(config) else None
     run_chunk = make_chunk_runner(
         step_fn,
         platform.fuse_steps(config),
         options,
         length=config.train.log_every,
-        checked_step=checked_step,
+        checked_step=make_step(check_state=True) if guard == "cond" else None,
     )
 
     ckpt = checkpoint.Checkpointer(workdir, config.train.keep_checkpoints)
     try:
         metrics_path = os.path.join(workdir, "metrics.jsonl")
         newest = ckpt.latest_step()
+        found, note, start = {}, None, 0
         if newest is not None:
             if newest > config.train.num_steps:
                 raise config_check.ConfigError(
@@ -135,19 +144,35 @@ def _train(config, workdir, dataset, make_validate, timings):
             saved, found = resume.check(workdir, config, dataset)
             n = len(dataset.train_x)
             start, state, note = resume.restore(ckpt, saved, config, state, dataset.shape, n)
+            if found and start >= config.train.num_steps:
+                raise config_check.ConfigError(
+                    f"the run in {workdir} already ran its {start} steps: the changes "
+                    f"({', '.join(found)}) would train nothing; raise train.num_steps to "
+                    "continue with them, or use a new --workdir"
+                )
             _rewind_metrics(metrics_path, start)
             print(f"Resumed from checkpoint at step {start} in {ckpt.directory}", flush=True)
+        elif os.path.exists(metrics_path):
+            os.remove(metrics_path)
+
+        def write_record():
+            """config.json, run.json and an accepted change, once a checkpoint holds the
+            state they describe: after the restore, or, when the config changed, after
+            the first save with the new config (a kill before it leaves the old record,
+            which still matches every checkpoint)."""
+            write_text_atomic(os.path.join(workdir, "config.json"), config.to_json(indent=2))
+            resume.write_record(workdir, dataset)
             if found:
                 resume.record_changes(workdir, start, found, note)
                 print(f"Config changed on resume (recorded in {resume.HISTORY}): {found}")
-        elif os.path.exists(metrics_path):
-            os.remove(metrics_path)
-        # The record is written only after the state it describes was restored.
-        write_text_atomic(os.path.join(workdir, "config.json"), config.to_json(indent=2))
-        resume.write_record(workdir, dataset)
+
+        if not found:
+            write_record()
         loop = _Loop(config, run_chunk, dataset, train_key, hyper, ckpt, timings)
         with _StopOnSignal() as stop:
-            state = loop.run(state, validate, objective.progress, stop)
+            state = loop.run(
+                state, validate, objective.progress, stop, after_first_save=found and write_record
+            )
         if stop.signum is not None:  # it came during the last save: training is complete
             raise Interrupted(
                 stop.signum,
@@ -185,12 +210,16 @@ class _StopOnSignal:
         self._previous = {}
 
     def _handle(self, signum, frame):
-        if self.signum is not None:
-            raise KeyboardInterrupt
+        if self.signum is not None:  # at the next Python instruction: a compile or a
+            raise Interrupted(  # chunk already running on the device finishes first
+                signum,
+                f"stopped at once by a second {signal.Signals(signum).name}; the newest "
+                "checkpoint in the workdir is intact: run the same command again to resume",
+            )
         self.signum = signum
         print(
             f"\n{signal.Signals(signum).name}: stopping after the steps in flight and saving a "
-            "checkpoint (send it again to stop at once)",
+            "checkpoint (send it again to stop sooner, without saving)",
             file=sys.stderr,
             flush=True,
         )
@@ -219,7 +248,7 @@ class _Loop:
         n = min(tc.log_every - step % tc.log_every, tc.num_steps - step)
         return batch_indices(n_train, self.config.data.batch_size, self.config.seed, step, n)
 
-    def run(self, state, validate, progress, stop=None):
+    def run(self, state, validate, progress, stop=None, after_first_save=None):
         config, ckpt, timings = self.config, self.ckpt, self.timings
         tc, batch = config.train, config.data.batch_size
         metrics_path = os.path.join(os.path.dirname(ckpt.directory), "metrics.jsonl")
@@ -255,8 +284,9 @@ class _Loop:
                     f"checkpoint: {where}. Fix: lower "
                     "train.learning_rate, set train.grad_clip_norm, or check the data."
                 )
+            stopping = stop is not None and stop.signum is not None
             crossed = tc.eval_every and step // tc.eval_every > first // tc.eval_every
-            if validate is not None and (crossed or step == tc.num_steps):
+            if validate is not None and (crossed or step == tc.num_steps) and not stopping:
                 with timings.phase("validation ELBO"):
                     metrics.update(validate(full_state(state.params, state.model_state)))
             elapsed = time.time() - t0
@@ -275,6 +305,9 @@ class _Loop:
                 with timings.phase("checkpoints"):
                     ckpt.save(step, state)
                 last_saved = step
+                if after_first_save:
+                    after_first_save()
+                    after_first_save = None
             if stopping:
                 raise Interrupted(
                     stop.signum,

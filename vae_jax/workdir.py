@@ -8,7 +8,8 @@ and start time. The kernel drops a flock when its process dies (kill -9 included
 lock left behind by a dead run is free and is taken over, with a warning naming the old
 holder; a live holder makes the second process stop at once with WorkdirError naming its
 PID and host. Holding is re-entrant within a process (the training loop and the
-experiment around it both hold the same workdir).
+experiment around it both hold the same workdir). On a file system without flock the run
+warns and goes on unchecked.
 """
 
 from __future__ import annotations
@@ -55,29 +56,26 @@ def _describe(holder: dict) -> str:
     return f"PID {holder.get('pid')} on host {holder.get('host')} (since {holder.get('started')})"
 
 
-def acquire(workdir: str) -> None:
-    """Take the workdir's lock (see the module docstring)."""
+def acquire(workdir: str) -> str:
+    """Take the workdir's lock (see the module docstring); returns the key for `release`."""
     path = prepare(workdir)
     real = os.path.realpath(path)
     if real in _held:
         fd, depth = _held[real]
         _held[real] = (fd, depth + 1)
-        return
+        return real
     lock_path = os.path.join(real, LOCK)
-    try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as e:
-        raise WorkdirError(describe_os_error(e, f"cannot write to the workdir {path}")) from e
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as e:
+    for _ in range(3):  # the lock file replaced under us: lock the new one
+        fd = _open_and_lock(path, lock_path)
+        try:
+            same = os.fstat(fd).st_ino == os.stat(lock_path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
         os.close(fd)
-        if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-            raise WorkdirError(describe_os_error(e, f"cannot lock the workdir {path}")) from e
-        raise WorkdirError(
-            f"the workdir {path} is in use by {_describe(_holder(lock_path))}: wait for that "
-            "run to end, stop it, or use another --workdir"
-        ) from None
+    else:
+        raise WorkdirError(f"the lock file {lock_path} keeps being replaced: is another run on it?")
     stale = _holder(lock_path)
     if stale:
         print(
@@ -85,27 +83,60 @@ def acquire(workdir: str) -> None:
             file=sys.stderr,
             flush=True,
         )
-    me = {
-        "pid": os.getpid(),
-        "host": socket.gethostname(),
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    try:
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(me).encode(), 0)
+    me = json.dumps(
+        {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+    ).encode()
+    try:  # the record first, then cut to its length: a reader never finds it empty
+        os.pwrite(fd, me, 0)
+        os.ftruncate(fd, len(me))
     except OSError as e:
         os.close(fd)
         raise WorkdirError(describe_os_error(e, f"cannot write to the workdir {path}")) from e
     _held[real] = (fd, 1)
+    return real
 
 
-def release(workdir: str) -> None:
-    real = os.path.realpath(os.path.abspath(workdir))
-    fd, depth = _held[real]
+# flock is not offered by every file system (Lustre mounted without flock, some FUSE)
+_NO_FLOCK = (errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOLCK)
+
+
+def _open_and_lock(path: str, lock_path: str) -> int:
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise WorkdirError(describe_os_error(e, f"cannot write to the workdir {path}")) from e
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        if e.errno in _NO_FLOCK:
+            print(
+                f"warning: the file system of {path} does not support locks; running without "
+                "the one-writer check (start one run per workdir)",
+                file=sys.stderr,
+                flush=True,
+            )
+            return fd
+        os.close(fd)
+        if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            raise WorkdirError(describe_os_error(e, f"cannot lock the workdir {path}")) from e
+        raise WorkdirError(
+            f"the workdir {path} is in use by {_describe(_holder(lock_path))}: wait for that "
+            "run to end, stop it, or use another --workdir"
+        ) from None
+    return fd
+
+
+def release(key: str) -> None:
+    """Release a lock taken by `acquire` (its returned key)."""
+    fd, depth = _held[key]
     if depth > 1:
-        _held[real] = (fd, depth - 1)
+        _held[key] = (fd, depth - 1)
         return
-    del _held[real]
+    del _held[key]
     with contextlib.suppress(OSError):  # empty: the next holder finds no stale record
         os.ftruncate(fd, 0)
     os.close(fd)
@@ -113,8 +144,8 @@ def release(workdir: str) -> None:
 
 @contextlib.contextmanager
 def hold(workdir: str):
-    acquire(workdir)
+    key = acquire(workdir)
     try:
         yield
     finally:
-        release(workdir)
+        release(key)
