@@ -129,27 +129,40 @@ def test_a_stale_lock_file_does_not_block_a_run(tmp_path, capfd):
     assert "taking over the lock" in err and "PID 999999 on host gone" in err
 
 
-def test_two_training_processes_one_workdir(tmp_path):
-    """The second process stops at once naming the first; the first runs on undisturbed and
-    stops cleanly on SIGTERM (exit 143) with its checkpoint saved."""
-    run = str(tmp_path / "run")
-    first = subprocess.Popen(
+def _training(run: str) -> subprocess.Popen:
+    """A long CLI run into `run`, returned once its first progress line is out."""
+    proc = subprocess.Popen(
         [*CLI, f"--workdir={run}", "--config.train.num_steps=100000"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+    for line in proc.stdout:
+        if line.startswith("step"):
+            break
+    return proc
+
+
+def _stop(proc: subprocess.Popen, sig) -> str:
+    """Send `sig`, wait, and return stderr."""
     try:
-        for line in first.stdout:
-            if line.startswith("step"):
-                break
+        proc.send_signal(sig)
+        return proc.communicate(timeout=120)[1]
+    finally:
+        proc.kill()
+
+
+def test_two_training_processes_one_workdir(tmp_path):
+    """The second process stops at once naming the first; the first runs on undisturbed and
+    stops cleanly on SIGTERM (exit 143) with its checkpoint saved."""
+    run = str(tmp_path / "run")
+    first = _training(run)
+    try:
         second = _cli(f"--workdir={run}", "--config.train.num_steps=100000")
         _one_line_error(second, "in use by", f"PID {first.pid}", socket.gethostname())
-        first.send_signal(signal.SIGTERM)
-        out, err = first.communicate(timeout=120)
     finally:
-        first.kill()
+        err = _stop(first, signal.SIGTERM)
     assert first.returncode == 128 + signal.SIGTERM, err
     assert "Traceback" not in err and "checkpoint saved in" in err, err
     steps = [r["step"] for r in read_metrics(run)]
@@ -160,21 +173,8 @@ def test_two_training_processes_one_workdir(tmp_path):
 
 def test_ctrl_c_saves_a_checkpoint_and_exits_130_without_a_traceback(tmp_path):
     run = str(tmp_path / "run")
-    proc = subprocess.Popen(
-        [*CLI, f"--workdir={run}", "--config.train.num_steps=100000"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        for line in proc.stdout:
-            if line.startswith("step"):
-                break
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=120)
-    finally:
-        proc.kill()
+    proc = _training(run)
+    err = _stop(proc, signal.SIGINT)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "SIGINT" in err, err
     step = int(err.split("at step ")[1].split(";")[0])
