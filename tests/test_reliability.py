@@ -412,29 +412,26 @@ def test_a_workdir_that_is_a_file(tmp_path):
     _one_line_error(_cli(f"--workdir={path}"), str(path), "is a file")
 
 
-def _mount_tmpfs(path, options: str):
+def _tmpfs(path, options: str):
+    """Yield `path` with a tmpfs mounted on it (root only; skips otherwise), then unmount."""
     if os.geteuid() != 0 or not shutil.which("mount"):
         pytest.skip("needs root to mount a tmpfs (read-only or tiny)")
     os.makedirs(path, exist_ok=True)
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)])
     if done.returncode:
         pytest.skip("mounting a tmpfs failed here (no privileges in this container)")
+    yield path
+    subprocess.run(["umount", str(path)])
 
 
 @pytest.fixture
 def read_only_dir(tmp_path):
-    path = tmp_path / "ro"
-    _mount_tmpfs(path, "ro,size=1m")
-    yield path
-    subprocess.run(["umount", str(path)])
+    yield from _tmpfs(tmp_path / "ro", "ro,size=1m")
 
 
 @pytest.fixture
 def tiny_disk(tmp_path):
-    path = tmp_path / "small"
-    _mount_tmpfs(path, "size=400k")
-    yield path
-    subprocess.run(["umount", str(path)])
+    yield from _tmpfs(tmp_path / "small", "size=400k")
 
 
 def test_a_read_only_workdir_or_parent(read_only_dir):
