@@ -33,8 +33,8 @@ LAYERS = [
     ("vae_jax.figures",),
     ("vae_jax.report",),
     ("vae_jax.assess", "vae_jax.aggregate"),
-    ("vae_jax.experiment",),
-    ("vae_jax.main", "vae_jax.evaluate.__main__"),  # entry points
+    ("vae_jax.experiment", "vae_jax.sweep"),
+    ("vae_jax.main", "vae_jax.evaluate.__main__", "vae_jax.sweep.__main__"),  # entry points
 ]
 TRAINING = ("vae_jax.train", "vae_jax.experiment", "vae_jax.main")
 

@@ -124,6 +124,9 @@ class Checkpointer:
     def latest_step(self) -> int | None:
         return None if self._manager is None else self._manager.latest_step()
 
+    def all_steps(self) -> list[int]:
+        return [] if self._manager is None else list(self._manager.all_steps())
+
     def save(self, step: int, state) -> None:
         if not all_finite(state):
             raise CheckpointError(

@@ -48,6 +48,7 @@ EXECUTION_FIELDS = (
     "train.allow_resume_changes",
     "train.require_accelerator",
     "train.deterministic",
+    "sweep",
 )
 HISTORY = "config_history.jsonl"
 RUN_RECORD = "run.json"

@@ -33,7 +33,7 @@ from vae_jax.step import make_chunk_runner, make_train_step
 TIMING_KEYS = ("examples_per_sec", "elapsed_sec")
 
 
-def _rewind_metrics(path: str, step: int) -> None:
+def rewind_metrics(path: str, step: int) -> None:
     """Drop logged lines past the restored checkpoint, so a resumed log has no duplicates,
     and a torn line (a crash mid-write) with a warning."""
     if not os.path.exists(path):
@@ -60,7 +60,7 @@ def _rewind_metrics(path: str, step: int) -> None:
     write_text_atomic(path, "".join(kept))
 
 
-def _append_line(path: str, record: dict) -> None:
+def append_line(path: str, record: dict) -> None:
     """Append one whole line with one write (a killed process cannot leave half of it;
     a short write, on a full disk, is continued or raises)."""
     data = (json.dumps(record) + "\n").encode()
@@ -150,7 +150,7 @@ def _train(config, workdir, dataset, make_validate, timings):
                     f"({', '.join(found)}) would train nothing; raise train.num_steps to "
                     "continue with them, or use a new --workdir"
                 )
-            _rewind_metrics(metrics_path, start)
+            rewind_metrics(metrics_path, start)
             print(f"Resumed from checkpoint at step {start} in {ckpt.directory}", flush=True)
         elif os.path.exists(metrics_path):
             os.remove(metrics_path)
@@ -169,7 +169,7 @@ def _train(config, workdir, dataset, make_validate, timings):
         if not found:
             write_record()
         loop = _Loop(config, run_chunk, dataset, train_key, hyper, ckpt, timings)
-        with _StopOnSignal() as stop:
+        with StopOnSignal() as stop:
             state = loop.run(
                 state, validate, objective.progress, stop, after_first_save=found and write_record
             )
@@ -199,7 +199,7 @@ def _check_skipped(config, workdir: str, state) -> None:
         )
 
 
-class _StopOnSignal:
+class StopOnSignal:
     """SIGINT/SIGTERM during training: finish the chunk in flight, save a checkpoint, then
     raise Interrupted. A second signal stops at once (KeyboardInterrupt)."""
 
@@ -297,7 +297,7 @@ class _Loop:
                 "examples_per_sec": rate,
                 "elapsed_sec": elapsed,
             }
-            _append_line(metrics_path, record)
+            append_line(metrics_path, record)
             eta = elapsed / max(step - done_at_t0, 1) * (tc.num_steps - step)
             print(_progress_line(step, tc.num_steps, metrics, progress, rate, eta), flush=True)
             stopping = stop is not None and stop.signum is not None

@@ -1,0 +1,157 @@
+"""Sweeps: axes and groups, a vmapped member equal to its single run, the per-member guard,
+resume, and the command line end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from tests.helpers import read_metrics, tiny_config
+from vae_jax import objectives
+from vae_jax.checkpoint import Checkpointer
+from vae_jax.data import load_dataset
+from vae_jax.errors import ConfigError
+from vae_jax.state import setup
+from vae_jax.sweep.loop import train_members
+from vae_jax.sweep.spec import expand, group, parse_axes
+from vae_jax.train import train
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SWEEP = ["hyper.beta=0.5,2", "seed=0,1"]
+
+
+def _members(specs=SWEEP, **overrides):
+    config = tiny_config(**overrides)
+    return expand(config, parse_axes(specs, config))
+
+
+def _final(workdir, config):
+    _, template, *_ = setup(config, (28, 28, 1), 320)
+    ckpt = Checkpointer(str(workdir))
+    try:
+        return ckpt.latest_step(), ckpt.restore(template)
+    finally:
+        ckpt.close()
+
+
+def _close(a, b, atol):
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-4, atol=atol)
+
+
+def test_axes_members_and_groups():
+    config = tiny_config()
+    axes = parse_axes(["hyper.beta=0.25,1", "seed=0,1,2", "model.latent_dim=2,4"], config)
+    assert axes[0] == ("hyper.beta", [0.25, 1.0]) and axes[2] == ("model.latent_dim", [2, 4])
+    members = expand(config, axes)
+    assert len(members) == 12 and members[0].name == "beta=0.25_seed=0_latent_dim=2"
+    assert members[0].config.model.latent_dim == 2 and members[0].config.sweep == ()
+    groups = group(members)  # β and the seed are traced; the latent size changes shapes
+    assert [len(g) for g in groups] == [6, 6]
+    assert {m.config.model.latent_dim for m in groups[0]} == {2}
+    for bad in (["hyper.beta"], ["hyper.bta=1,2"], ["seed=a,b"], ["hyper.beta=1,1"]):
+        with pytest.raises(ConfigError):
+            parse_axes(bad, config)
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sweep")
+    members = _members()
+    dataset = load_dataset(members[0].config.data)
+    return root, members, train_members(members, str(root), dataset)
+
+
+def test_a_member_equals_its_single_run(swept, tmp_path):
+    """Members train in one vmapped program; each ends where its own run ends, to float32
+    round-off (vmapped matmuls reduce in another order), and logs the same metrics."""
+    root, members, outs = swept
+    for i in (0, 3):  # β = 0.5, seed 0 and β = 2, seed 1
+        config = members[i].config
+        single = tmp_path / members[i].name
+        train(config, str(single), load_dataset(config.data))
+        step_a, a = _final(os.path.join(root, members[i].name), config)
+        step_b, b = _final(single, config)
+        assert step_a == step_b == 40
+        _close(a.params, b.params, atol=1e-4)
+        for ra, rb in zip(read_metrics(root / members[i].name), read_metrics(single), strict=True):
+            assert ra["step"] == rb["step"]
+            np.testing.assert_allclose(ra["loss"], rb["loss"], rtol=1e-4)
+    losses = {m.name: read_metrics(root / m.name)[-1]["loss"] for m in members}
+    assert len(set(np.round(list(losses.values()), 3))) == 4  # β and the seed both matter
+    assert all(o["failed"] is None for o in outs)
+
+
+def test_a_member_whose_loss_stays_non_finite_is_frozen_and_the_others_go_on(tmp_path, monkeypatch):
+    def nan_above_beta_3(section, spec):
+        objective = objectives.elbo.make(section, spec)
+
+        def loss(model, batch, key, ctx):
+            value, metrics = objective.loss(model, batch, key, ctx)
+            value = jnp.where(ctx.hyper.beta > 3, jnp.nan, value)
+            return value, {**metrics, "loss": value}
+
+        return objective._replace(loss=loss)
+
+    monkeypatch.setitem(
+        objectives.OBJECTIVES,
+        "elbo",
+        objectives.OBJECTIVES["elbo"]._replace(make=nan_above_beta_3),
+    )
+    members = _members(["hyper.beta=1,4"], **{"train.max_nonfinite_steps": 15})
+    outs = train_members(members, str(tmp_path), load_dataset(members[0].config.data))
+    assert outs[0]["failed"] is None
+    assert "non-finite for 20 consecutive steps (0..19)" in outs[1]["failed"]
+    _, frozen = _final(tmp_path / members[1].name, members[1].config)
+    _, initial, *_ = setup(members[1].config, (28, 28, 1), 320)
+    _close(frozen.params, initial.params, atol=0)  # never updated, saved as it was
+    assert read_metrics(tmp_path / members[0].name)[-1]["step"] == 40
+    assert read_metrics(tmp_path / members[1].name)[-1]["step"] == 10  # the last finite line
+
+
+def test_a_sweep_resumes_to_the_same_end(swept, tmp_path, capsys):
+    root, members, _ = swept
+    short = _members(**{"train.num_steps": 20})
+    dataset = load_dataset(short[0].config.data)
+    train_members(short, str(tmp_path), dataset)
+    train_members(members, str(tmp_path), dataset)
+    assert "Resumed 4 members from step 20" in capsys.readouterr().out
+    for m in members:
+        _, a = _final(root / m.name, m.config)
+        _, b = _final(tmp_path / m.name, m.config)
+        _close(a, b, atol=0)
+        assert read_metrics(tmp_path / m.name) == read_metrics(root / m.name)
+
+
+def test_the_sweep_command_writes_members_and_the_table(tmp_path):
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vae_jax.sweep",
+            "--config=experiments/configs/beta_sweep.py:runlocal",
+            f"--workdir={tmp_path}",
+            "--sweep=hyper.beta=0.5,4",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    table = (tmp_path / "sweep.md").read_text()
+    assert table.startswith("| beta | test ELBO | log p(x) |") and "| 4.0 |" in table
+    summary = json.loads((tmp_path / "sweep.json").read_text())
+    assert [r["hyper.beta"] for r in summary["members"]] == [0.5, 4.0]
+    for name in ("beta=0.5", "beta=4.0"):
+        for f in ("config.json", "metrics.jsonl", "summary.json", "eval.json", "report.html"):
+            assert (tmp_path / name / f).exists(), (name, f)
+    kl = {r["hyper.beta"]: r["test_kl_nats"] for r in summary["members"]}
+    assert kl[0.5] > kl[4.0]  # a larger β buys a smaller rate

@@ -1,0 +1,72 @@
+"""The sweep's summary: one row per member (test ELBO, log p(x), reconstruction, KL, active
+units, I(x;z) bounds) in sweep.json and as a markdown table (sweep.md)."""
+
+from __future__ import annotations
+
+import math
+import os
+
+from vae_jax.files import write_json_atomic, write_text_atomic
+
+COLUMNS = (  # (key, header, format)
+    ("test_elbo_nats", "test ELBO", "{:.2f}"),
+    ("test_log_likelihood_nats", "log p(x)", "{:.2f}"),
+    ("test_log_px_nats", "E log p(x|z)", "{:.2f}"),
+    ("test_kl_nats", "KL", "{:.2f}"),
+    ("num_active", "active units", "{:d}"),
+    ("mi_lower_nats", "I(x;z) ≥", "{:.2f}"),
+    ("mi_upper_nats", "I(x;z) ≤", "{:.2f}"),
+)
+
+
+def member_row(member: dict, results: dict | None) -> dict:
+    """The member's swept values and headline numbers (None where not measured)."""
+    row = {"member": member["name"], **member["values"], "failed": member.get("failed")}
+    if results is None:
+        return row
+    e = results["elbo"]
+    row.update(
+        test_elbo_nats=e["test_elbo_nats"],
+        test_elbo_stderr=e["test_elbo_stderr"],
+        test_log_px_nats=e["test_log_px_nats"],
+        test_kl_nats=e["test_kl_nats"],
+    )
+    if "log_likelihood" in results:
+        ll = results["log_likelihood"]
+        row["test_log_likelihood_nats"] = ll["log_likelihood_nats"]
+        row["num_importance_samples"] = ll["num_importance_samples"]
+    if "collapse" in results:
+        c = results["collapse"]
+        row.update(num_active=c["num_active"], num_dims=c["num_dims"])
+        row["kl_per_dim"] = c["kl_per_dim"]
+        mi = c.get("mutual_info") or {}
+        row.update(mi_lower_nats=mi.get("lower_nats"), mi_upper_nats=mi.get("upper_nats"))
+    return row
+
+
+def _cell(value, fmt: str) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    return fmt.format(value)
+
+
+def markdown(rows: list[dict], swept: list[str]) -> str:
+    shown = [c for c in COLUMNS if any(r.get(c[0]) is not None for r in rows)]
+    header = [f.rsplit(".", 1)[-1] for f in swept] + [h for _, h, _ in shown]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in rows:
+        cells = [str(r[f]) for f in swept]
+        if r.get("failed"):
+            cells += [f"failed: {r['failed']}"] + [""] * (len(shown) - 1)
+        else:
+            cells += [_cell(r.get(k), fmt) for k, _, fmt in shown]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write(root: str, rows: list[dict], swept: list[str], extra: dict) -> list[str]:
+    """sweep.json and sweep.md in `root`; returns the paths."""
+    json_path, md_path = os.path.join(root, "sweep.json"), os.path.join(root, "sweep.md")
+    write_json_atomic(json_path, {"swept": swept, **extra, "members": rows})
+    write_text_atomic(md_path, markdown(rows, swept))
+    return [json_path, md_path]
