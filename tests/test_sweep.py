@@ -153,5 +153,9 @@ def test_the_sweep_command_writes_members_and_the_table(tmp_path):
     for name in ("beta=0.5", "beta=4.0"):
         for f in ("config.json", "metrics.jsonl", "summary.json", "eval.json", "report.html"):
             assert (tmp_path / name / f).exists(), (name, f)
+    for name in ("rate_distortion.png", "kl_per_dim.png", "sweep_report.html"):
+        assert (tmp_path / name).stat().st_size > 1000, name
+    report = (tmp_path / "sweep_report.html").read_text()
+    assert "href='beta=0.5/report.html'" in report and "data:image/png;base64" in report
     kl = {r["hyper.beta"]: r["test_kl_nats"] for r in summary["members"]}
     assert kl[0.5] > kl[4.0]  # a larger β buys a smaller rate

@@ -17,7 +17,7 @@ import os
 
 from vae_jax.files import write_text_atomic
 
-_STYLE = """
+STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:1.5em auto;max-width:1180px;
 color:#1f2328;padding:0 1em;line-height:1.4}
 h1{font-size:1.45em;margin:.2em 0}h2{font-size:1.15em;border-bottom:1px solid #d0d7de;
@@ -375,7 +375,8 @@ def _per_dimension(c: dict) -> str:
     )
 
 
-def _figure(path: str, caption: str) -> str:
+def figure_html(path: str, caption: str) -> str:
+    """A PNG embedded in the page (base64) with its caption."""
     with open(path, "rb") as f:
         data = base64.b64encode(f.read()).decode("ascii")
     name = html.escape(os.path.basename(path))
@@ -392,7 +393,7 @@ def render(results: dict, figures: list[tuple[str, str]], config_json: str) -> s
     parts = [
         f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<title>{_esc(title)}</title><style>{_STYLE}</style></head><body>"
+        f"<title>{_esc(title)}</title><style>{STYLE}</style></head><body>"
         f"<h1>{_esc(title)}</h1>"
     ]
     note = results["elbo"].get("likelihood_note")
@@ -422,7 +423,7 @@ def render(results: dict, figures: list[tuple[str, str]], config_json: str) -> s
     if c:
         parts.append(_per_dimension(c))
     parts.append("<h2>Figures</h2>")
-    parts += [_figure(p, cap) for p, cap in figures if os.path.exists(p)]
+    parts += [figure_html(p, cap) for p, cap in figures if os.path.exists(p)]
     parts.append("<h2>Details</h2>")
     for key, name in SECTIONS.items():
         values = results.get(key)

@@ -29,6 +29,8 @@ from vae_jax.errors import ConfigError  # noqa: E402
 from vae_jax.evaluate.suite import summary_of  # noqa: E402
 from vae_jax.files import write_json_atomic  # noqa: E402
 from vae_jax.progress import Timings  # noqa: E402
+from vae_jax.sweep import figures as figures_lib  # noqa: E402
+from vae_jax.sweep import report as sweep_report  # noqa: E402
 from vae_jax.sweep import summary  # noqa: E402
 from vae_jax.sweep.loop import train_members  # noqa: E402
 from vae_jax.sweep.spec import expand, group, parse_axes  # noqa: E402
@@ -89,6 +91,23 @@ def run_sweep(config, root: str, specs: list[str]) -> list[dict]:
             rows.append(summary.member_row(member, results))
         swept = [field for field, _ in axes]
         written = summary.write(root, rows, swept, {"timings": timings.seconds})
+        figures = [
+            (
+                figures_lib.rate_distortion(os.path.join(root, "rate_distortion.png"), rows, swept),
+                "Distortion −E log p(x|z) against rate KL on the test set, one point per member "
+                "(Alemi et al. 2018); grey lines: equal ELBO.",
+            ),
+            (
+                figures_lib.kl_heatmap(os.path.join(root, "kl_per_dim.png"), rows, swept),
+                "KL of each latent dimension (rows, sorted by total KL) for each member; below "
+                "0.01 nats a dimension is inactive.",
+            ),
+        ]
+        figures = [(p, caption) for p, caption in figures if p]
+        written += [p for p, _ in figures]
+        written.append(
+            sweep_report.write_report(os.path.join(root, "sweep_report.html"), rows, swept, figures)
+        )
     print(summary.markdown(rows, swept), flush=True)
     for path in written:
         print(f"wrote {path}", flush=True)

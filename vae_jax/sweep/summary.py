@@ -44,7 +44,7 @@ def member_row(member: dict, results: dict | None) -> dict:
     return row
 
 
-def _cell(value, fmt: str) -> str:
+def cell(value, fmt: str) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "–"
     return fmt.format(value)
@@ -59,7 +59,7 @@ def markdown(rows: list[dict], swept: list[str]) -> str:
         if r.get("failed"):
             cells += [f"failed: {r['failed']}"] + [""] * (len(shown) - 1)
         else:
-            cells += [_cell(r.get(k), fmt) for k, _, fmt in shown]
+            cells += [cell(r.get(k), fmt) for k, _, fmt in shown]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

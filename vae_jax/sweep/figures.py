@@ -1,0 +1,82 @@
+"""The sweep's figures, from its summary rows (vae_jax/sweep/summary.py):
+
+- `rate_distortion`: the rate–distortion plane of Alemi et al. 2018 ("Fixing a Broken
+  ELBO"): distortion D = −E_q log p(x|z) against rate R = KL(q(z|x) ‖ p(z)), one point per
+  member, labelled with its swept values, over the lines of constant ELBO = −(D + R). β
+  trades one for the other: β > 1 moves a model up the distortion axis towards R = 0
+  (posterior collapse), β < 1 buys a lower distortion with a higher rate.
+- `kl_heatmap`: the KL of each latent dimension (rows, sorted by their total KL) against
+  the members (columns), log-coloured, so the β at which dimensions collapse shows.
+
+Agg canvas, no pyplot state (as vae_jax/figures/plots.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import LogNorm
+from matplotlib.figure import Figure
+
+DPI = 100
+
+
+def _label(row: dict, swept: list[str]) -> str:
+    return ", ".join(f"{f.rsplit('.', 1)[-1]}={row[f]:g}" for f in swept)
+
+
+def _measured(rows: list[dict], *keys) -> list[dict]:
+    return [r for r in rows if not r.get("failed") and all(r.get(k) is not None for k in keys)]
+
+
+def rate_distortion(path: str, rows: list[dict], swept: list[str]) -> str | None:
+    """The (R, D) plane; None (nothing written) when no member has both numbers."""
+    rows = _measured(rows, "test_kl_nats", "test_log_px_nats")
+    if not rows:
+        return None
+    rate = np.array([r["test_kl_nats"] for r in rows])
+    distortion = -np.array([r["test_log_px_nats"] for r in rows])
+    fig = Figure(figsize=(6.5, 5.0), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    r_max = max(rate.max() * 1.15, 1.0)
+    d_lo, d_hi = distortion.min(), distortion.max()
+    pad = max(0.1 * (d_hi - d_lo), 1.0)
+    r_line = np.linspace(0, r_max, 50)
+    for elbo in np.unique(np.round(-(rate + distortion), 0)):  # one line per member
+        ax.plot(r_line, -elbo - r_line, color="0.85", lw=0.8, zorder=0)
+    if len(swept) == 1:  # one axis: join the points in its order
+        ax.plot(rate, distortion, "-", color="0.6", lw=1, zorder=1)
+    ax.scatter(rate, distortion, s=30, zorder=2)
+    for r, d, row in zip(rate, distortion, rows, strict=True):
+        ax.annotate(_label(row, swept), (r, d), textcoords="offset points", xytext=(5, 4))
+    ax.set_xlim(0, r_max)
+    ax.set_ylim(d_lo - pad, d_hi + pad)
+    ax.set_xlabel("rate R = KL(q(z|x) ‖ p(z)), nats")
+    ax.set_ylabel("distortion D = −E_q log p(x|z), nats")
+    ax.set_title("rate–distortion (grey: lines of equal ELBO = −(D + R))")
+    ax.grid(alpha=0.3)
+    fig.savefig(path)
+    return path
+
+
+def kl_heatmap(path: str, rows: list[dict], swept: list[str]) -> str | None:
+    """KL per latent dimension × member; None when no member measured it."""
+    rows = _measured(rows, "kl_per_dim")
+    if not rows or len({len(r["kl_per_dim"]) for r in rows}) != 1:
+        return None  # members with different latent sizes: no common rows
+    kl = np.array([r["kl_per_dim"] for r in rows]).T  # [D, members]
+    order = np.argsort(-kl.sum(axis=1))
+    kl = np.maximum(kl[order], 1e-4)
+    fig = Figure(figsize=(1.0 + 0.9 * len(rows), 1.5 + 0.22 * len(kl)), dpi=DPI)
+    fig.set_layout_engine("constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    image = ax.imshow(kl, aspect="auto", cmap="viridis", norm=LogNorm(1e-4, max(kl.max(), 1e-3)))
+    ax.set_xticks(range(len(rows)), [_label(r, swept) for r in rows], rotation=45, ha="right")
+    ax.set_yticks(range(len(kl)), [f"z{d}" for d in order])
+    ax.set_ylabel("latent dimension (sorted by total KL)")
+    ax.set_title("KL per dimension, nats (< 0.01: inactive)")
+    fig.colorbar(image, ax=ax)
+    fig.savefig(path)
+    return path
