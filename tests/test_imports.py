@@ -19,7 +19,7 @@ LAYERS = [
     # foundations: errors, files, progress, the component shape, swept hyper-parameters
     ("vae_jax.errors", "vae_jax.files", "vae_jax.progress", "vae_jax.components", "vae_jax"),
     ("vae_jax.workdir", "vae_jax.cli"),
-    ("vae_jax.hyper", "vae_jax.cpu_tuning", "vae_jax.platform"),
+    ("vae_jax.hyper", "vae_jax.cpu_tuning", "vae_jax.platform", "vae_jax.mesh"),
     ("vae_jax.data",),
     ("vae_jax.distributions", "vae_jax.likelihoods", "vae_jax.nets", "vae_jax.priors"),
     ("vae_jax.model",),

@@ -87,6 +87,16 @@ def _first_words(error: Exception, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _restore_target(leaf) -> jax.ShapeDtypeStruct:
+    """Where a leaf is restored: the template's own sharding, or this process's first
+    device. A checkpoint saved from a mesh of 8 devices then restores on one (orbax would
+    otherwise ask for the saved topology)."""
+    sharding = getattr(leaf, "sharding", None)
+    if sharding is None:
+        sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    return jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=sharding)
+
+
 def latest_step(workdir: str) -> int | None:
     """The newest checkpoint step of `workdir` (None if none), creating nothing."""
     ckpt = Checkpointer(workdir, read_only=True)
@@ -106,13 +116,13 @@ class Checkpointer:
         if read_only and not os.path.isdir(self.directory):
             self._manager = None
             return
-        self._options = ocp.CheckpointManagerOptions(
-            max_to_keep=max_to_keep,
-            enable_async_checkpointing=False,
-            create=not read_only,
-            read_only=read_only,
-        )
-        with _quiet():  # a torn _CHECKPOINT_METADATA is logged, and harmless
+        with _quiet():  # read-only options and a torn _CHECKPOINT_METADATA are logged
+            self._options = ocp.CheckpointManagerOptions(
+                max_to_keep=max_to_keep,
+                enable_async_checkpointing=False,
+                create=not read_only,
+                read_only=read_only,
+            )
             self._manager = ocp.CheckpointManager(self.directory, options=self._options)
 
     def _reopen(self) -> None:
@@ -150,7 +160,7 @@ class Checkpointer:
     def restore(self, template, step: int | None = None):
         """Restore into the structure (and dtypes/shapes) of `template`; latest by default."""
         step = self.latest_step() if step is None else step
-        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
+        abstract = jax.tree.map(_restore_target, template)
         return self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
 
     def restore_newest(self, template) -> tuple[int, object]:

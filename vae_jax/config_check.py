@@ -82,6 +82,13 @@ def validate_config(c) -> None:
         "eval.classifier_steps",
     ):
         _positive_int(c, f)
+    devices = c.parallel.data
+    if (
+        isinstance(devices, bool)
+        or not isinstance(devices, int)
+        or not (devices == -1 or devices >= 1)
+    ):
+        fail("parallel.data", devices, "must be -1 (all devices) or a positive integer")
     val_size = c.data.val_size
     if isinstance(val_size, bool) or not (isinstance(val_size, int) and val_size >= -1):
         fail("data.val_size", c.data.val_size, "must be -1 (auto), 0 (none) or a positive integer")

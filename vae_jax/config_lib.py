@@ -101,6 +101,10 @@ def base_config() -> ml_collections.ConfigDict:
     # Refuse to run (one line) when JAX finds only a CPU, instead of training there silently.
     c.train.require_accelerator = False
 
+    c.parallel = ml_collections.ConfigDict()
+    # Devices along the mesh's "data" axis (batch rows split, state replicated); -1 = all.
+    c.parallel.data = -1
+
     # A sweep the config declares: ("hyper.beta=0.25,0.5,1", ...), run by vae_jax.sweep
     # (each --sweep flag replaces it). A single run ignores it.
     c.sweep = ()

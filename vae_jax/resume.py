@@ -49,6 +49,7 @@ EXECUTION_FIELDS = (
     "train.require_accelerator",
     "train.deterministic",
     "sweep",
+    "parallel.data",
 )
 HISTORY = "config_history.jsonl"
 RUN_RECORD = "run.json"

@@ -27,6 +27,7 @@ from flax import nnx
 
 from vae_jax.data.transforms import binarize_bernoulli, to_unit_interval
 from vae_jax.hyper import Hyper
+from vae_jax.mesh import shard_batch
 from vae_jax.model import merge_model
 from vae_jax.objectives import Context, Objective
 from vae_jax.state import TrainState
@@ -43,6 +44,7 @@ def make_train_step(
     matmul_precision: str = "default",
     guard: str = "where",
     check_state: bool = False,
+    mesh=None,
 ):
     """Return the pure step (state, batch {"image": u8 [B, H, W, C], ...}, key, hyper) ->
     (state, metrics). `num_train` and `batch_size` reach the objective's Context;
@@ -57,13 +59,15 @@ def make_train_step(
     gradient were finite (e.g. a huge learning rate). With the "where" guard the check
     shares the pass that selects; with "cond" it costs ~17 % of the default MLP's step on
     the CPU, so there the chunk runner uses this step only to redo a chunk whose result is
-    not finite (make_chunk_runner's `checked_step`)."""
+    not finite (make_chunk_runner's `checked_step`). With a `mesh` (vae_jax.mesh), the
+    batch's rows are split over its "data" axis; the state stays replicated."""
 
     def train_step(state: TrainState, batch: dict, key: jax.Array, hyper: Hyper):
         with matmul_precision_context(matmul_precision):
             return _train_step(state, batch, key, hyper)
 
     def _train_step(state: TrainState, batch: dict, key: jax.Array, hyper: Hyper):
+        batch = shard_batch(mesh, batch)  # rows split over the mesh's "data" axis, if any
         k_data, k_obj = jax.random.split(jax.random.fold_in(key, state.step))
         x = to_unit_interval(batch["image"])
         if dynamic_binarize:  # a fresh draw every step, from a key the objective never sees

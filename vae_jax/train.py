@@ -24,6 +24,7 @@ from vae_jax.data import batch_indices
 from vae_jax.errors import Interrupted, NonFiniteLossError
 from vae_jax.files import write_text_atomic
 from vae_jax.hyper import hyper_from_config
+from vae_jax.mesh import make_mesh, replicate
 from vae_jax.model import full_state
 from vae_jax.progress import Timings, format_seconds
 from vae_jax.state import eval_graphdef, make_spec, setup
@@ -102,6 +103,7 @@ def _train(config, workdir, dataset, make_validate, timings):
     validate = make_validate(graphdef_eval) if make_validate is not None else None
     hyper = hyper_from_config(config.hyper)
     guard = platform.guard()
+    mesh = make_mesh(config)
 
     def make_step(check_state: bool):
         return make_train_step(
@@ -114,6 +116,7 @@ def _train(config, workdir, dataset, make_validate, timings):
             matmul_precision=config.train.matmul_precision,
             guard=guard,
             check_state=check_state,
+            mesh=mesh,
         )
 
     # What a step writes must be finite too. The "where" guard (accelerators) reads every
@@ -168,7 +171,8 @@ def _train(config, workdir, dataset, make_validate, timings):
 
         if not found:
             write_record()
-        loop = _Loop(config, run_chunk, dataset, train_key, hyper, ckpt, timings)
+        state = replicate(mesh, state)  # and the data (in the loop): one copy per device
+        loop = _Loop(config, run_chunk, dataset, train_key, hyper, ckpt, timings, mesh)
         with StopOnSignal() as stop:
             state = loop.run(
                 state, validate, objective.progress, stop, after_first_save=found and write_record
@@ -239,9 +243,10 @@ class StopOnSignal:
 class _Loop:
     """Chunks of steps until train.num_steps: run, guard, validate, log, checkpoint."""
 
-    def __init__(self, config, run_chunk, dataset, train_key, hyper, ckpt, timings):
+    def __init__(self, config, run_chunk, dataset, train_key, hyper, ckpt, timings, mesh):
         self.config, self.run_chunk, self.dataset = config, run_chunk, dataset
         self.train_key, self.hyper, self.ckpt, self.timings = train_key, hyper, ckpt, timings
+        self.mesh = mesh
 
     def _indices(self, step: int) -> np.ndarray:
         tc, n_train = self.config.train, len(self.dataset.train_x)
@@ -252,7 +257,9 @@ class _Loop:
         config, ckpt, timings = self.config, self.ckpt, self.timings
         tc, batch = config.train, config.data.batch_size
         metrics_path = os.path.join(os.path.dirname(ckpt.directory), "metrics.jsonl")
-        train_data = jax.device_put({"image": self.dataset.train_x, "label": self.dataset.train_y})
+        train_data = replicate(
+            self.mesh, {"image": self.dataset.train_x, "label": self.dataset.train_y}
+        )
         step = int(state.step)
         if step < tc.num_steps:  # compile once, ahead of the first chunk, and time it
             seconds = self.run_chunk.compile(

@@ -1,0 +1,81 @@
+"""Data parallelism on 8 fake CPU devices (--xla_force_host_platform_device_count=8, set in
+a subprocess before JAX starts): a run whose batch is split over a `data` mesh axis equals
+the 1-device run, step for step, to float32 round-off, for the MLP and the conv net."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from vae_jax.errors import ConfigError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+SCRIPT = r"""
+import json, sys
+import jax, numpy as np
+sys.path.insert(0, ".")
+from tests.helpers import tiny_config, read_metrics
+from vae_jax.data import load_dataset
+from vae_jax.train import train
+net, devices, workdir = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+overrides = {"parallel.data": devices, "train.num_steps": 20, "model.net": net}
+if net == "conv":
+    overrides.update({"model.conv.channels": (4, 8), "model.conv.hidden_dim": 16})
+config = tiny_config(**overrides)
+_, variables = train(config, workdir, load_dataset(config.data))
+leaves = jax.tree.leaves(variables)
+print(json.dumps({
+    "devices": len(jax.devices()),
+    "spans": len(leaves[0].sharding.device_set),
+    "params": [np.asarray(x).ravel()[:50].tolist() for x in leaves],
+    "losses": [r["loss"] for r in read_metrics(workdir)],
+}))
+"""
+
+
+def _run(net: str, devices: int, workdir) -> dict:
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8"}
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, net, str(devices), str(workdir)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("net", ["mlp", "conv"])
+def test_a_run_sharded_over_8_devices_equals_the_1_device_run(tmp_path, net):
+    one = _run(net, 1, tmp_path / "one")
+    eight = _run(net, 8, tmp_path / "eight")
+    assert one["devices"] == eight["devices"] == 8
+    assert one["spans"] == 1 and eight["spans"] == 8  # the state lives on all 8
+    np.testing.assert_allclose(eight["losses"], one["losses"], rtol=1e-5)
+    for a, b in zip(eight["params"], one["params"], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_bad_device_counts_are_refused():
+    from tests.helpers import tiny_config
+    from vae_jax import config_check
+    from vae_jax.mesh import make_mesh
+
+    with pytest.raises(ConfigError, match="parallel.data"):
+        config_check.validate_config(tiny_config(**{"parallel.data": 0}))
+    import jax
+
+    count = len(jax.devices())
+    with pytest.raises(ConfigError, match=f"JAX finds {count}"):
+        make_mesh(tiny_config(**{"parallel.data": count + 1}))
+    if count > 1:
+        with pytest.raises(ConfigError, match="must divide evenly"):
+            make_mesh(tiny_config(**{"parallel.data": count, "data.batch_size": 2 * count + 1}))
