@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import loglik_bench, train_bench
+from benchmarks import loglik_bench, sweep_bench, train_bench
 from benchmarks.common import write_result
 
 BENCHMARKS = {
     "loglik": loglik_bench.main,  # importance-sampled log p(x), K = 5000, vs PyTorch eager
     "train": train_bench.main,  # training examples/s of the default MLP VAE, vs PyTorch eager
+    "sweep": sweep_bench.main,  # 8 members vmapped in one program, vs run one after another
 }
 
 

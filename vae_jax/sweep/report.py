@@ -8,7 +8,7 @@ import os
 
 from vae_jax.files import write_text_atomic
 from vae_jax.report import STYLE, figure_html
-from vae_jax.sweep.summary import COLUMNS, cell
+from vae_jax.sweep.summary import COLUMNS, row_cell
 
 
 def render(rows: list[dict], swept: list[str], figures: list[tuple[str, str]]) -> str:
@@ -22,7 +22,7 @@ def render(rows: list[dict], swept: list[str], figures: list[tuple[str, str]]) -
             cells = [f"<td>{c}</td>" for c in cells[:-1]] + cells[-1:]
         else:
             cells = [f"<td>{c}</td>" for c in cells]
-            cells += [f"<td>{html.escape(cell(r.get(k), fmt))}</td>" for k, _, fmt in shown]
+            cells += [f"<td>{html.escape(row_cell(r, k, fmt))}</td>" for k, _, fmt in shown]
         link = f"{r['member']}/report.html"
         cells.append(f"<td><a href='{html.escape(link)}'>{html.escape(r['member'])}</a></td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
@@ -33,7 +33,8 @@ def render(rows: list[dict], swept: list[str], figures: list[tuple[str, str]]) -
         f"<h1>{html.escape(title)}</h1>"
         "<p>Test-set numbers of each member, in nats per example (test ELBO on the whole "
         "test set, log p(x) by importance sampling on its first examples; active units and "
-        "the I(x;z) bounds from the collapse diagnostics).</p>"
+        "the I(x;z) bounds from the collapse diagnostics; * marks a lower bound at its log N "
+        "ceiling, where I(x;z) may be larger).</p>"
         "<table><tr>"
         + "".join(f"<th>{html.escape(h)}</th>" for h in head)
         + "</tr>"

@@ -41,6 +41,7 @@ def member_row(member: dict, results: dict | None) -> dict:
         row["kl_per_dim"] = c["kl_per_dim"]
         mi = c.get("mutual_info") or {}
         row.update(mi_lower_nats=mi.get("lower_nats"), mi_upper_nats=mi.get("upper_nats"))
+        row["mi_saturated"] = mi.get("saturated")  # the lower bound sits at its log N ceiling
     return row
 
 
@@ -59,9 +60,21 @@ def markdown(rows: list[dict], swept: list[str]) -> str:
         if r.get("failed"):
             cells += [f"failed: {r['failed']}"] + [""] * (len(shown) - 1)
         else:
-            cells += [cell(r.get(k), fmt) for k, _, fmt in shown]
+            cells += [row_cell(r, k, fmt) for k, _, fmt in shown]
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    note = (
+        "\n* saturated: the lower bound is at its ceiling log N (N test examples), so I(x;z) "
+        "may be larger.\n"
+        if any(r.get("mi_saturated") for r in rows)
+        else ""
+    )
+    return "\n".join(lines) + "\n" + note
+
+
+def row_cell(row: dict, key: str, fmt: str) -> str:
+    """A table cell; a saturated I(x;z) lower bound gets a '*'."""
+    text = cell(row.get(key), fmt)
+    return text + "*" if key == "mi_lower_nats" and row.get("mi_saturated") else text
 
 
 def write(root: str, rows: list[dict], swept: list[str], extra: dict) -> list[str]:
