@@ -64,6 +64,44 @@ def test_a_run_sharded_over_8_devices_equals_the_1_device_run(tmp_path, net):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
+HLO_SCRIPT = r"""
+import sys
+import jax, jax.numpy as jnp
+sys.path.insert(0, ".")
+from tests.helpers import tiny_config
+from vae_jax.hyper import Hyper
+from vae_jax.mesh import make_mesh, replicate
+from vae_jax.state import setup
+from vae_jax.step import make_train_step
+config = tiny_config(**{"parallel.data": int(sys.argv[1])})
+graphdef, state, tx, objective, key = setup(config, (28, 28, 1), 320)
+mesh = make_mesh(config)
+step = make_train_step(graphdef, objective, tx, mesh=mesh)
+batch = replicate(mesh, {"image": jnp.zeros((16, 28, 28, 1), jnp.uint8)})
+text = jax.jit(step).lower(replicate(mesh, state), batch, key, Hyper()).compile().as_text()
+print(text.count("all-reduce"))
+"""
+
+
+def test_the_sharded_step_reduces_gradients_across_devices():
+    """The batch really is split: the compiled 8-device step all-reduces (the gradient and
+    the batch means); the 1-device step has nothing to reduce."""
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8"}
+    counts = []
+    for devices in (1, 8):
+        done = subprocess.run(
+            [sys.executable, "-c", HLO_SCRIPT, str(devices)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        counts.append(int(done.stdout.strip().splitlines()[-1]))
+    assert counts[0] == 0 and counts[1] > 0, counts
+
+
 def test_bad_device_counts_are_refused():
     from tests.helpers import tiny_config
     from vae_jax import config_check
@@ -76,6 +114,6 @@ def test_bad_device_counts_are_refused():
     count = len(jax.devices())
     with pytest.raises(ConfigError, match=f"JAX finds {count}"):
         make_mesh(tiny_config(**{"parallel.data": count + 1}))
-    if count > 1:
-        with pytest.raises(ConfigError, match="must divide evenly"):
-            make_mesh(tiny_config(**{"parallel.data": count, "data.batch_size": 2 * count + 1}))
+    with pytest.raises(ConfigError, match="must divide evenly"):  # the tests see 2 devices
+        make_mesh(tiny_config(**{"parallel.data": 2, "data.batch_size": 5}))
+    assert make_mesh(tiny_config(**{"parallel.data": -1, "data.batch_size": 5})).size == 1

@@ -90,30 +90,63 @@ def test_a_member_equals_its_single_run(swept, tmp_path):
 
 
 def test_a_member_whose_loss_stays_non_finite_is_frozen_and_the_others_go_on(tmp_path, monkeypatch):
-    def nan_above_beta_3(section, spec):
+    """β = 4's loss is NaN for steps 10..29 only: frozen at step 30 (a streak of 20 ≥ 15),
+    it must not train on the finite steps 30..39; β = 1 trains all 40."""
+
+    def nan_window(section, spec):
         objective = objectives.elbo.make(section, spec)
 
         def loss(model, batch, key, ctx):
             value, metrics = objective.loss(model, batch, key, ctx)
-            value = jnp.where(ctx.hyper.beta > 3, jnp.nan, value)
+            window = (ctx.step >= 10) & (ctx.step < 30) & (ctx.hyper.beta > 3)
+            value = jnp.where(window, jnp.nan, value)
             return value, {**metrics, "loss": value}
 
         return objective._replace(loss=loss)
 
     monkeypatch.setitem(
-        objectives.OBJECTIVES,
-        "elbo",
-        objectives.OBJECTIVES["elbo"]._replace(make=nan_above_beta_3),
+        objectives.OBJECTIVES, "elbo", objectives.OBJECTIVES["elbo"]._replace(make=nan_window)
     )
     members = _members(["hyper.beta=1,4"], **{"train.max_nonfinite_steps": 15})
-    outs = train_members(members, str(tmp_path), load_dataset(members[0].config.data))
+    dataset = load_dataset(members[0].config.data)
+    outs = train_members(members, str(tmp_path / "sweep"), dataset)
     assert outs[0]["failed"] is None
-    assert "non-finite for 20 consecutive steps (0..19)" in outs[1]["failed"]
-    _, frozen = _final(tmp_path / members[1].name, members[1].config)
-    _, initial, *_ = setup(members[1].config, (28, 28, 1), 320)
-    _close(frozen.params, initial.params, atol=0)  # never updated, saved as it was
-    assert read_metrics(tmp_path / members[0].name)[-1]["step"] == 40
-    assert read_metrics(tmp_path / members[1].name)[-1]["step"] == 10  # the last finite line
+    assert "non-finite for 20 consecutive steps (10..29)" in outs[1]["failed"]
+    frozen_dir = tmp_path / "sweep" / members[1].name
+    step, frozen = _final(frozen_dir, members[1].config)
+    assert step == 40  # saved at every step the others were, holding the state of step 10
+    ten = members[1].config.copy_and_resolve_references()
+    ten.train.num_steps = 10
+    train(ten, str(tmp_path / "ten"), dataset)
+    _close(frozen.params, _final(tmp_path / "ten", ten)[1].params, atol=1e-4)
+    assert read_metrics(tmp_path / "sweep" / members[0].name)[-1]["step"] == 40
+    assert read_metrics(frozen_dir)[-1]["step"] == 20  # the last line before it froze
+    # A rerun remembers the frozen member (failed.json) instead of reporting it healthy.
+    again = train_members(members, str(tmp_path / "sweep"), dataset)
+    assert again[1]["failed"] == outs[1]["failed"] and again[0]["failed"] is None
+
+
+def test_resuming_with_another_config_or_fewer_steps_is_refused(swept):
+    root, members, _ = swept
+    dataset = load_dataset(members[0].config.data)
+    changed = _members(["hyper.beta=0.5,8", "seed=0"], **{"train.learning_rate": 1e-2})
+    with pytest.raises(ConfigError, match="learning_rate: 0.003 -> 0.01"):  # lr 3e-3 saved
+        train_members(changed, str(root), dataset)
+    assert not (root / changed[1].name).exists()  # refused before any member trained
+    with pytest.raises(ConfigError, match="past train.num_steps=20"):
+        train_members(_members(**{"train.num_steps": 20}), str(root), dataset)
+
+
+def test_a_string_axis_runs_end_to_end(tmp_path):
+    from vae_jax.sweep.run import run_sweep
+
+    rows = run_sweep(tiny_config(), str(tmp_path), ["train.optimizer=adam,sgd"])
+    assert [r["train.optimizer"] for r in rows] == ["adam", "sgd"]
+    assert (tmp_path / "sweep_report.html").exists()
+    with pytest.raises(ConfigError, match="JSON lists"):
+        run_sweep(tiny_config(), str(tmp_path / "b"), ["model.mlp.hidden_dims=32,64"])
+    with pytest.raises(ConfigError, match="is a section"):
+        run_sweep(tiny_config(), str(tmp_path / "c"), ["data=1"])
 
 
 def test_a_sweep_resumes_to_the_same_end(swept, tmp_path, capsys):

@@ -23,10 +23,19 @@ DATA = "data"
 
 
 def make_mesh(config) -> Mesh:
-    """A 1-D mesh of `parallel.data` devices (-1: all of them) along the axis "data"."""
+    """A 1-D mesh of `parallel.data` devices along the axis "data"; -1: as many of all
+    the devices as split data.batch_size evenly (a note says when that is not all)."""
     available = jax.devices()
     wanted = config.parallel.data
     count = len(available) if wanted == -1 else wanted
+    if wanted == -1:  # all devices that divide the batch evenly
+        count = max(d for d in range(1, count + 1) if config.data.batch_size % d == 0)
+        if count < len(available):
+            print(
+                f"note: parallel.data=-1 uses {count} of {len(available)} devices "
+                f"(data.batch_size={config.data.batch_size} splits evenly over {count})",
+                flush=True,
+            )
     if not isinstance(count, int) or count < 1 or count > len(available):
         raise ConfigError(
             f"config.parallel.data={wanted!r} is invalid: -1 (all) or 1..{len(available)} "

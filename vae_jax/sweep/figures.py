@@ -5,8 +5,9 @@
   member, labelled with its swept values, over the lines of constant ELBO = −(D + R). β
   trades one for the other: β > 1 moves a model up the distortion axis towards R = 0
   (posterior collapse), β < 1 buys a lower distortion with a higher rate.
-- `kl_heatmap`: the KL of each latent dimension (rows, sorted by their total KL) against
-  the members (columns), log-coloured, so the β at which dimensions collapse shows.
+- `kl_heatmap`: the KL of each latent dimension to N(0, 1), ranked within each member
+  (rows), against the members (columns), log-coloured, so the β at which dimensions
+  collapse shows. (The table's active units use the covariance test of Burda et al.)
 
 Agg canvas, no pyplot state (as vae_jax/figures/plots.py).
 """
@@ -22,7 +23,10 @@ DPI = 100
 
 
 def _label(row: dict, swept: list[str]) -> str:
-    return ", ".join(f"{f.rsplit('.', 1)[-1]}={row[f]:g}" for f in swept)
+    def text(v):
+        return f"{v:g}" if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v)
+
+    return ", ".join(f"{f.rsplit('.', 1)[-1]}={text(row[f])}" for f in swept)
 
 
 def _measured(rows: list[dict], *keys) -> list[dict]:
@@ -65,18 +69,18 @@ def kl_heatmap(path: str, rows: list[dict], swept: list[str]) -> str | None:
     rows = _measured(rows, "kl_per_dim")
     if not rows or len({len(r["kl_per_dim"]) for r in rows}) != 1:
         return None  # members with different latent sizes: no common rows
-    kl = np.array([r["kl_per_dim"] for r in rows]).T  # [D, members]
-    order = np.argsort(-kl.sum(axis=1))
-    kl = np.maximum(kl[order], 1e-4)
+    # Each member's dimensions sorted on their own (an index means nothing across seeds).
+    kl = -np.sort(-np.array([r["kl_per_dim"] for r in rows]), axis=1).T  # [rank, members]
+    kl = np.maximum(kl, 1e-4)
     fig = Figure(figsize=(1.0 + 0.9 * len(rows), 1.5 + 0.22 * len(kl)), dpi=DPI)
     fig.set_layout_engine("constrained")
     FigureCanvasAgg(fig)
     ax = fig.subplots()
     image = ax.imshow(kl, aspect="auto", cmap="viridis", norm=LogNorm(1e-4, max(kl.max(), 1e-3)))
     ax.set_xticks(range(len(rows)), [_label(r, swept) for r in rows], rotation=45, ha="right")
-    ax.set_yticks(range(len(kl)), [f"z{d}" for d in order])
-    ax.set_ylabel("latent dimension (sorted by total KL)")
-    ax.set_title("KL per dimension, nats (< 0.01: inactive)")
+    ax.set_yticks(range(len(kl)), [str(d + 1) for d in range(len(kl))])
+    ax.set_ylabel("dimension, ranked by its KL within each member")
+    ax.set_title("KL(q(z_d|x) ‖ N(0, 1)) per dimension, nats")
     fig.colorbar(image, ax=ax)
     fig.savefig(path)
     return path

@@ -11,6 +11,7 @@ and reported; the others go on.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -23,7 +24,7 @@ from vae_jax import checkpoint, config_check, resume
 from vae_jax.data import batch_indices
 from vae_jax.errors import ConfigError, Interrupted
 from vae_jax.experiment import make_validator
-from vae_jax.files import write_text_atomic
+from vae_jax.files import write_json_atomic, write_text_atomic
 from vae_jax.hyper import hyper_from_config
 from vae_jax.model import full_state
 from vae_jax.progress import Timings, format_seconds
@@ -65,6 +66,14 @@ def _common_step(ckpts) -> int | None:
     return max(common)
 
 
+def _saved_steps(workdir: str) -> list[int]:
+    ckpt = checkpoint.Checkpointer(workdir, read_only=True)  # creates nothing
+    try:
+        return ckpt.all_steps()
+    finally:
+        ckpt.close()
+
+
 def train_members(members: list[Member], root: str, dataset, timings: Timings | None = None):
     """Train `members` (configs that differ only in traced values: hyper.*, seed) together.
     Returns one dict per member: name, config, workdir, graphdef (float32, for evaluation),
@@ -81,25 +90,35 @@ def train_members(members: list[Member], root: str, dataset, timings: Timings | 
     graphdef, _, tx, objective, _ = parts[0]
     states = [p[1] for p in parts]
     dirs = [os.path.join(root, m.name) for m in members]
+    for c, d in zip(configs, dirs, strict=True):  # every member with a past, before writing
+        saved = _saved_steps(d)
+        if not saved:
+            continue
+        _, found = resume.check(d, c, dataset)
+        if found:
+            raise ConfigError(
+                f"resuming the sweep member {d} with a different config: {found}; "
+                "a sweep resumes only with its own config (use a new --workdir)"
+            )
+        if max(saved) > c.train.num_steps:
+            raise ConfigError(
+                f"the sweep member {d} is at step {max(saved)}, past train.num_steps="
+                f"{c.train.num_steps}: raise train.num_steps or use a new --workdir"
+            )
     for d in dirs:
         os.makedirs(d, exist_ok=True)
     ckpts = [checkpoint.Checkpointer(d, max(base.train.keep_checkpoints, 2)) for d in dirs]
     try:
         start = _common_step(ckpts)
         if start is not None:
-            for i, (c, d, ckpt) in enumerate(zip(configs, dirs, ckpts, strict=True)):
-                _, found = resume.check(d, c, dataset)
-                if found:
-                    raise ConfigError(
-                        f"resuming the sweep member {d} with a different config: {found}; "
-                        "a sweep resumes only with its own config (use a new --workdir)"
-                    )
+            for i, (d, ckpt) in enumerate(zip(dirs, ckpts, strict=True)):
                 states[i] = ckpt.restore(states[i], start)
                 rewind_metrics(os.path.join(d, "metrics.jsonl"), start)
             print(f"Resumed {len(members)} members from step {start} in {root}", flush=True)
         for c, d in zip(configs, dirs, strict=True):
-            if start is None and os.path.exists(os.path.join(d, "metrics.jsonl")):
-                os.remove(os.path.join(d, "metrics.jsonl"))
+            for name in ("metrics.jsonl", FAILED) if start is None else ():  # a fresh start
+                if os.path.exists(os.path.join(d, name)):
+                    os.remove(os.path.join(d, name))
             write_text_atomic(os.path.join(d, "config.json"), c.to_json(indent=2))
             resume.write_record(d, dataset)
         graphdef_eval = eval_graphdef(base, shape, n_train)
@@ -115,7 +134,10 @@ def train_members(members: list[Member], root: str, dataset, timings: Timings | 
             guard="where",  # a `cond` on a per-member flag would run both branches anyway
             check_state=True,
         )
-        validators = [make_validator(c, dataset, graphdef_eval) for c in configs]
+        validators = [
+            make_validator(c, dataset, graphdef_eval, deterministic=objective.deterministic)
+            for c in configs
+        ]
         keys = jnp.stack([p[4] for p in parts])
         hyper = stack([hyper_from_config(c.hyper) for c in configs])
         with StopOnSignal() as stop:
@@ -165,8 +187,8 @@ class _SweepLoop:
     def run(self, stacked, runner, keys, hyper, validators, stop):
         tc, timings, count = self.tc, self.timings, len(self.members)
         data = jax.device_put({"image": self.dataset.train_x, "label": self.dataset.train_y})
-        live = np.ones(count, bool)
-        failed: list[str | None] = [None] * count
+        failed = [read_failed(d) for d in self.dirs]  # frozen in an earlier run stay frozen
+        live = np.array([f is None for f in failed])
         step = int(stacked.step[0])
         t0, done_at_t0 = time.time(), step
         copy = jax.jit(lambda tree: jax.tree.map(jnp.copy, tree))
@@ -185,10 +207,8 @@ class _SweepLoop:
             stopping = stop.signum is not None
             crossed = tc.eval_every and step // tc.eval_every > first // tc.eval_every
             losses = []
-            for i in np.flatnonzero(~live):  # saved as it is, so every member has each step
-                if step % tc.checkpoint_every == 0 or step == tc.num_steps or stopping:
-                    self._save(i, step, unstack(stacked, i))
-            for i in np.flatnonzero(live):
+            was_live = live.copy()
+            for i in np.flatnonzero(was_live):
                 row = {k: np.asarray(v[i]).tolist() for k, v in metrics.items()}
                 streak = row.pop("max_nonfinite_streak")
                 end = first + row.pop("max_nonfinite_streak_end")
@@ -198,6 +218,7 @@ class _SweepLoop:
                         f"loss non-finite for {streak} consecutive steps "
                         f"({end - streak + 1}..{end}); frozen at its last finite state"
                     )
+                    write_failed(self.dirs[i], failed[i])
                     print(f"member {self.members[i].name}: {failed[i]}", flush=True)
                     continue
                 state_i = unstack(stacked, i)
@@ -217,6 +238,9 @@ class _SweepLoop:
                 if step % tc.checkpoint_every == 0 or step == tc.num_steps or stopping:
                     with timings.phase("checkpoints"):
                         self._save(i, step, state_i)
+            for i in np.flatnonzero(~live):  # frozen: its last finite state, saved at each
+                if step % tc.checkpoint_every == 0 or step == tc.num_steps or stopping:
+                    self._save(i, step, unstack(stacked, i))  # step so every member has it
             eta = (time.time() - t0) / max(step - done_at_t0, 1) * (tc.num_steps - step)
             spread = f"loss {min(losses):9.3f} … {max(losses):9.3f}" if losses else "no member"
             print(
@@ -238,4 +262,22 @@ class _SweepLoop:
             skipped = int(stacked.nonfinite_steps[i])
             if skipped / max(step, 1) > tc.max_nonfinite_fraction:
                 failed[i] = f"{skipped} of {step} steps were skipped as non-finite"
+                write_failed(self.dirs[i], failed[i])
         return stacked, failed
+
+
+FAILED = "failed.json"
+
+
+def write_failed(workdir: str, reason: str) -> None:
+    """Mark a member as failed (frozen): its checkpoints keep advancing in step, so that
+    every member has every step, but hold its last finite state; this file says so."""
+    write_json_atomic(os.path.join(workdir, FAILED), {"failed": reason})
+
+
+def read_failed(workdir: str) -> str | None:
+    path = os.path.join(workdir, FAILED)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)["failed"]

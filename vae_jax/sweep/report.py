@@ -8,7 +8,7 @@ import os
 
 from vae_jax.files import write_text_atomic
 from vae_jax.report import STYLE, figure_html
-from vae_jax.sweep.summary import COLUMNS, row_cell
+from vae_jax.sweep.summary import COLUMNS, notes, row_cell
 
 
 def render(rows: list[dict], swept: list[str], figures: list[tuple[str, str]]) -> str:
@@ -31,10 +31,8 @@ def render(rows: list[dict], swept: list[str], figures: list[tuple[str, str]]) -
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>"
         f"<h1>{html.escape(title)}</h1>"
-        "<p>Test-set numbers of each member, in nats per example (test ELBO on the whole "
-        "test set, log p(x) by importance sampling on its first examples; active units and "
-        "the I(x;z) bounds from the collapse diagnostics; * marks a lower bound at its log N "
-        "ceiling, where I(x;z) may be larger).</p>"
+        f"<p>{html.escape(' '.join(notes(rows)).replace(chr(92), ''))} Active units and "
+        "the I(x;z) bounds come from each member's collapse diagnostics.</p>"
         "<table><tr>"
         + "".join(f"<th>{html.escape(h)}</th>" for h in head)
         + "</tr>"

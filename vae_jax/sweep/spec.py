@@ -39,6 +39,8 @@ def _lookup(config, field: str):
         if not isinstance(node, ml_collections.ConfigDict) or part not in node:
             raise ConfigError(f"--sweep field '{field}' is not a config field")
         node = node[part]
+    if isinstance(node, ml_collections.ConfigDict):
+        raise ConfigError(f"--sweep field '{field}' is a section; sweep one of its fields")
     return node
 
 
@@ -50,10 +52,16 @@ def _typed(value: str, like, field: str):
             return value.lower() in ("true", "1")
         if isinstance(like, (int, float, str)):
             return type(like)(value)
-        return json.loads(value)  # tuples: "[512,256]"
+        parsed = json.loads(value)  # tuples: "[512,256]"
+        if isinstance(like, tuple) and not isinstance(parsed, list):
+            raise ValueError(value)
+        return parsed
     except ValueError:
+        hint = " (give tuples as JSON lists separated by ';': [512,256];[64])" * isinstance(
+            like, tuple
+        )
         raise ConfigError(
-            f"--sweep {field}: cannot read '{value}' as {type(like).__name__}"
+            f"--sweep {field}: cannot read '{value}' as {type(like).__name__}{hint}"
         ) from None
 
 

@@ -26,6 +26,7 @@ def member_row(member: dict, results: dict | None) -> dict:
         return row
     e = results["elbo"]
     row.update(
+        num_test_examples=e["num_test_examples"],
         test_elbo_nats=e["test_elbo_nats"],
         test_elbo_stderr=e["test_elbo_stderr"],
         test_log_px_nats=e["test_log_px_nats"],
@@ -35,6 +36,7 @@ def member_row(member: dict, results: dict | None) -> dict:
         ll = results["log_likelihood"]
         row["test_log_likelihood_nats"] = ll["log_likelihood_nats"]
         row["num_importance_samples"] = ll["num_importance_samples"]
+        row["num_loglik_examples"] = ll["num_examples"]
     if "collapse" in results:
         c = results["collapse"]
         row.update(num_active=c["num_active"], num_dims=c["num_dims"])
@@ -58,17 +60,32 @@ def markdown(rows: list[dict], swept: list[str]) -> str:
     for r in rows:
         cells = [str(r[f]) for f in swept]
         if r.get("failed"):
-            cells += [f"failed: {r['failed']}"] + [""] * (len(shown) - 1)
+            cells += [f"failed: {r['failed']}"] + [""] * max(len(shown) - 1, 0)
         else:
             cells += [row_cell(r, k, fmt) for k, _, fmt in shown]
         lines.append("| " + " | ".join(cells) + " |")
-    note = (
-        "\n* saturated: the lower bound is at its ceiling log N (N test examples), so I(x;z) "
-        "may be larger.\n"
-        if any(r.get("mi_saturated") for r in rows)
-        else ""
-    )
-    return "\n".join(lines) + "\n" + note
+    return "\n".join(lines) + "\n\n" + " ".join(notes(rows)) + "\n"
+
+
+def notes(rows: list[dict]) -> list[str]:
+    """What the table's numbers are measured on, as sentences."""
+    measured = [r for r in rows if r.get("num_test_examples")]
+    if not measured:
+        return []
+    r = measured[0]
+    n = r["num_test_examples"]
+    out = [f"Nats per test example; test ELBO (the β = 1 bound) on {n} test images."]
+    if r.get("num_importance_samples"):
+        out.append(
+            f"log p(x): importance sampled, K = {r['num_importance_samples']}, on the first "
+            f"{r['num_loglik_examples']} test images."
+        )
+    if any(m.get("mi_saturated") for m in rows):
+        out.append(
+            "\\* saturated: the I(x;z) lower bound is at its ceiling log N (N test images), "
+            "so I(x;z) may be larger."
+        )
+    return out
 
 
 def row_cell(row: dict, key: str, fmt: str) -> str:
