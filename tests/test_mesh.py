@@ -39,10 +39,11 @@ print(json.dumps({
 """
 
 
-def _run(net: str, devices: int, workdir) -> dict:
+def _on_8_devices(script: str, *args) -> str:
+    """The last line `script` prints, run in a process that sees 8 CPU devices."""
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8"}
     done = subprocess.run(
-        [sys.executable, "-c", SCRIPT, net, str(devices), str(workdir)],
+        [sys.executable, "-c", script, *map(str, args)],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -50,7 +51,11 @@ def _run(net: str, devices: int, workdir) -> dict:
         timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return done.stdout.strip().splitlines()[-1]
+
+
+def _run(net: str, devices: int, workdir) -> dict:
+    return json.loads(_on_8_devices(SCRIPT, net, devices, workdir))
 
 
 @pytest.mark.parametrize("net", ["mlp", "conv"])
@@ -86,19 +91,7 @@ print(text.count("all-reduce"))
 def test_the_sharded_step_reduces_gradients_across_devices():
     """The batch really is split: the compiled 8-device step all-reduces (the gradient and
     the batch means); the 1-device step has nothing to reduce."""
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8"}
-    counts = []
-    for devices in (1, 8):
-        done = subprocess.run(
-            [sys.executable, "-c", HLO_SCRIPT, str(devices)],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
-        counts.append(int(done.stdout.strip().splitlines()[-1]))
+    counts = [int(_on_8_devices(HLO_SCRIPT, devices)) for devices in (1, 8)]
     assert counts[0] == 0 and counts[1] > 0, counts
 
 
