@@ -20,22 +20,20 @@ import sys
 import time
 
 import jax
-import numpy as np
 import orbax.checkpoint as ocp
 
 from vae_jax.errors import CheckpointError, machine_failure
+from vae_jax.state import tree_finite
 
 CORRUPT = "checkpoints_corrupt"
 
 
+_tree_finite = jax.jit(tree_finite)
+
+
 def all_finite(tree) -> bool:
-    """Whether every floating-point leaf of `tree` is finite (one reduction per leaf, one
-    transfer to the host)."""
-    leaves = [x for x in jax.tree.leaves(tree) if jax.numpy.issubdtype(x.dtype, np.floating)]
-    if not leaves:
-        return True
-    flags = jax.tree.map(lambda x: jax.numpy.isfinite(x).all(), leaves)
-    return bool(np.all(jax.device_get(flags)))
+    """Whether every floating-point leaf of `tree` is finite (state.tree_finite, jitted)."""
+    return bool(_tree_finite(tree))
 
 
 @contextlib.contextmanager

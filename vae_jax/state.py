@@ -27,6 +27,13 @@ class TrainState(NamedTuple):
     nonfinite_streak: jax.Array  # int32 [], consecutive skipped updates up to `step`
 
 
+def tree_finite(tree) -> jax.Array:
+    """Whether every floating-point leaf of `tree` is finite: a scalar bool, traceable (the
+    train step's guard) and jitted by checkpoint.all_finite (what may be saved)."""
+    leaves = [x for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.floating)]
+    return jnp.all(jnp.stack([jnp.isfinite(x).all() for x in leaves])) if leaves else True
+
+
 def make_optimizer(train_config) -> optax.GradientTransformation:
     """Adam / AdamW / SGD at train.learning_rate, optionally with a cosine decay to 0 over
     train.num_steps (train.lr_schedule) and global-norm clipping (train.grad_clip_norm)."""

@@ -30,7 +30,7 @@ from vae_jax.hyper import Hyper
 from vae_jax.mesh import shard_batch
 from vae_jax.model import merge_model
 from vae_jax.objectives import Context, Objective
-from vae_jax.state import TrainState
+from vae_jax.state import TrainState, tree_finite
 
 
 def make_train_step(
@@ -114,12 +114,6 @@ def make_train_step(
         return new_state, {**metrics, "grad_norm": grad_norm, "finite": ok, **streak}
 
     return train_step
-
-
-def tree_finite(tree) -> jax.Array:
-    """Whether every floating-point leaf of `tree` is finite: a scalar bool."""
-    leaves = [x for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.floating)]
-    return jnp.all(jnp.stack([jnp.isfinite(x).all() for x in leaves])) if leaves else True
 
 
 def select(ok, new, old):

@@ -201,7 +201,7 @@ class _SweepLoop:
                 if before is not None:  # frozen members keep their state (not its step)
                     keep = jnp.asarray(live)
                     stacked = jax.vmap(select)(keep, stacked, before)._replace(step=stacked.step)
-                metrics = jax.device_get(metrics)
+                metrics, skipped = jax.device_get((metrics, stacked.nonfinite_steps))
             step = int(stacked.step[0])
             rate = n * self.batch * int(live.sum()) / max(time.time() - t_chunk, 1e-9)
             stopping = stop.signum is not None
@@ -221,15 +221,15 @@ class _SweepLoop:
                     write_failed(self.dirs[i], failed[i])
                     print(f"member {self.members[i].name}: {failed[i]}", flush=True)
                     continue
-                state_i = unstack(stacked, i)
                 due = crossed or step == tc.num_steps
                 if validators[i] is not None and due and not stopping:
+                    state_i = unstack(stacked, i)
                     with timings.phase("validation ELBO"):
                         row.update(validators[i](full_state(state_i.params, state_i.model_state)))
                 record = {
                     "step": step,
                     **row,
-                    "nonfinite_steps": int(state_i.nonfinite_steps),
+                    "nonfinite_steps": int(skipped[i]),
                     "examples_per_sec": rate / max(int(live.sum()), 1),
                     "elapsed_sec": time.time() - t0,
                 }
@@ -237,7 +237,7 @@ class _SweepLoop:
                 losses.append(row["loss"])
                 if step % tc.checkpoint_every == 0 or step == tc.num_steps or stopping:
                     with timings.phase("checkpoints"):
-                        self._save(i, step, state_i)
+                        self._save(i, step, unstack(stacked, i))
             for i in np.flatnonzero(~live):  # frozen: its last finite state, saved at each
                 if step % tc.checkpoint_every == 0 or step == tc.num_steps or stopping:
                     self._save(i, step, unstack(stacked, i))  # step so every member has it
