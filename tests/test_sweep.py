@@ -18,8 +18,9 @@ from vae_jax import objectives
 from vae_jax.checkpoint import Checkpointer
 from vae_jax.data import load_dataset
 from vae_jax.errors import ConfigError
+from vae_jax.evaluate.suite import measure, measure_members
 from vae_jax.state import setup
-from vae_jax.sweep.loop import train_members
+from vae_jax.sweep.loop import stack, train_members
 from vae_jax.sweep.spec import expand, group, parse_axes
 from vae_jax.train import train
 
@@ -87,6 +88,51 @@ def test_a_member_equals_its_single_run(swept, tmp_path):
     losses = {m.name: read_metrics(root / m.name)[-1]["loss"] for m in members}
     assert len(set(np.round(list(losses.values()), 3))) == 4  # β and the seed both matter
     assert all(o["failed"] is None for o in outs)
+
+
+def _numbers(tree, prefix=""):
+    """{path: float} of every number in a results dict (platform facts left out)."""
+    if isinstance(tree, dict):
+        out = {}
+        for k, v in tree.items():
+            if k not in ("platform", "execution"):
+                out.update(_numbers(v, f"{prefix}/{k}"))
+        return out
+    if isinstance(tree, list):
+        return {k: v for i, x in enumerate(tree) for k, v in _numbers(x, f"{prefix}/{i}").items()}
+    is_number = isinstance(tree, (int, float)) and not isinstance(tree, bool)
+    return {prefix: float(tree)} if is_number else {}
+
+
+def test_members_evaluated_together_equal_each_evaluated_alone(swept):
+    """The sweep's vmapped evaluation (apply.Members) gives each member the numbers that
+    `measure` gives it alone: same keys, same estimators, float32 round-off apart."""
+    root, members, outs = swept
+    dataset = load_dataset(members[0].config.data)
+    graphdef = outs[0]["graphdef"]
+    configs = []
+    for o in outs:  # with the diagnostics: log p(x), collapse, I(x;z), Fréchet distances
+        c = o["config"].copy_and_resolve_references()
+        c.eval.update(diagnostics=True, num_importance_samples=8, loglik_examples=16)
+        c.eval.update(loglik_batch_size=16, fd_num_examples=32, classifier_steps=20)
+        configs.append(c)
+    together = measure_members(
+        configs,
+        [o["workdir"] for o in outs],
+        dataset,
+        graphdef,
+        stack([o["variables"] for o in outs]),
+    )
+    assert len(together) == len(members)
+    for i in (0, 3):
+        alone = measure(configs[i], outs[i]["workdir"], dataset, graphdef, outs[i]["variables"])
+        a, b = _numbers(together[i]), _numbers(alone)
+        assert a.keys() == b.keys() and "/log_likelihood/log_likelihood_nats" in a
+        assert "/collapse/mutual_info/lower_nats" in a and "/elbo/test_elbo_nats" in a
+        for k in a:
+            np.testing.assert_allclose(a[k], b[k], rtol=1e-5, atol=1e-5, err_msg=k)
+    elbos = [r["elbo"]["test_elbo_nats"] for r in together]
+    assert len(set(np.round(elbos, 4))) == 4  # each member its own model, not member 0's
 
 
 def test_a_member_whose_loss_stays_non_finite_is_frozen_and_the_others_go_on(tmp_path, monkeypatch):

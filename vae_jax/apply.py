@@ -16,12 +16,19 @@ every backend), and the trailing arguments are static (shapes, flags).
 compilation, padding dropped), folding the batch index into the key; `generate_batches`
 does the same for outputs that need no input (samples), one batch at a time.
 `state` is everything `nnx.merge` needs after the graphdef: one State, or several.
+
+A sweep group evaluates all its members in one program: pass `Members(stacked_state)`,
+the members' variables stacked along a leading axis (vae_jax/sweep), with one key per
+member ([M] key array). `f` is then vmapped over (state, key) with the batch shared, and
+every output leaf gains a leading member axis: [M, N, ...]. Member m's values are those of
+`f` on member m alone, up to the order of floating-point sums.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Iterator
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -31,6 +38,12 @@ from vae_jax.batching import map_padded_batches
 from vae_jax.cpu_tuning import tuned_jit
 from vae_jax.data.transforms import to_unit_interval
 from vae_jax.model import merge_model
+
+
+class Members(NamedTuple):
+    """Several models' variables (one graphdef) stacked along a leading member axis."""
+
+    state: Any
 
 
 def batch_fn(fn=None, *, tuned: bool = False):
@@ -52,10 +65,19 @@ def batch_fn(fn=None, *, tuned: bool = False):
         with jax.default_matmul_precision("highest"):
             return fn(model, x, key, *static)
 
+    def over_members(graphdef, state, x, keys, *static):
+        # Batch rows first, members second ([B, M, ...]), so that padded batches
+        # concatenate along axis 0 like a single model's; apply_batches moves M first.
+        one = lambda s, k: call(graphdef, s, x, k, *static)  # noqa: E731
+        return jax.vmap(one, in_axes=(0, None if keys is None else 0), out_axes=1)(state, keys)
+
     call.__name__ = call.__qualname__ = fn.__name__
     call.__doc__ = fn.__doc__
     static_argnums = (0, *range(4, 4 + num_static))
-    return (tuned_jit if tuned else jax.jit)(call, static_argnums=static_argnums)
+    jit = tuned_jit if tuned else jax.jit
+    jitted = jit(call, static_argnums=static_argnums)
+    jitted.over_members = jit(over_members, static_argnums=static_argnums)
+    return jitted
 
 
 def apply_batches(
@@ -70,7 +92,21 @@ def apply_batches(
     progress: str | None = None,
 ):
     """f over `images` [N, ...] in padded batches of `batch_size`; batch i gets the key
-    fold_in(key, i) (None stays None). Returns f's pytree with [N, ...] numpy leaves."""
+    fold_in(key, i) (None stays None). Returns f's pytree with [N, ...] numpy leaves.
+
+    With `state` a Members (and `key` one key per member, [M]): f runs for every member in
+    one program, member m's batch i with fold_in(key[m], i); leaves are [M, N, ...]."""
+    if isinstance(state, Members):
+        fold = jax.vmap(jax.random.fold_in, in_axes=(0, None))
+        out = map_padded_batches(
+            lambda i, x: f.over_members(
+                graphdef, state.state, x, None if key is None else fold(key, i), *static
+            ),
+            images,
+            batch_size,
+            progress=progress,
+        )
+        return jax.tree.map(lambda v: np.moveaxis(v, 1, 0), out)
     return map_padded_batches(
         lambda i, x: f(
             graphdef, state, x, None if key is None else jax.random.fold_in(key, i), *static

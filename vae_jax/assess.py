@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import os
 
+import jax
+
 from vae_jax import report
-from vae_jax.evaluate.suite import measure, summary_of
+from vae_jax.evaluate.suite import measure, measure_members, summary_of
 from vae_jax.figures.suite import write_core_figures, write_figures
 from vae_jax.files import write_json_atomic
 from vae_jax.progress import Timings, maybe
@@ -44,6 +46,32 @@ def evaluate_run(
         step=step,
         timings=timings,
     )
+    return finish(config, workdir, dataset, graphdef, state, results, baseline, timings)
+
+
+def evaluate_members(configs, workdirs, dataset, graphdef, stacked, *, timings=None) -> list:
+    """evaluate_run for the members of a sweep group, their variables stacked along a
+    leading axis: the measurements vmapped over the members (measure_members), then each
+    member's figures and files in its own workdir. One results dict per member."""
+    every = measure_members(configs, workdirs, dataset, graphdef, stacked, timings=timings)
+    return [
+        finish(
+            c, w, dataset, graphdef, jax.tree.map(lambda v, i=i: v[i], stacked), r, None, timings
+        )
+        for i, (c, w, r) in enumerate(zip(configs, workdirs, every, strict=True))
+    ]
+
+
+def _member(stacked, i: int):
+    return jax.tree.map(lambda v: v[i], stacked)
+
+
+def finish(
+    config, workdir, dataset, graphdef, state, results, baseline, timings, *, own_timings=True
+) -> dict:
+    """The figures, eval.json, report.html and summary.json of measured `results`.
+    own_timings=False (a sweep member): `timings` are the whole sweep's, so summary.json
+    gets none of them (sweep.json has them)."""
     history = read_history(workdir)
     if history:
         results["config_history"] = history
@@ -63,6 +91,9 @@ def evaluate_run(
     # Phases measured now replace the same phases of an earlier summary; the others (the
     # training's, when `python -m vae_jax.evaluate` re-evaluates a run) are kept.
     path = os.path.join(workdir, "summary.json")
+    if not own_timings:
+        write_json_atomic(path, summary_of(results))
+        return results
     seconds = _earlier_timings(path)
     seconds.update({} if timings is None else timings.seconds)
     write_json_atomic(path, summary_of(results, seconds or None))

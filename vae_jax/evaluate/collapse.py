@@ -156,6 +156,27 @@ def diagnose_collapse(
         layer=layer,
         progress=progress,
     )
+    return collapse_from_statistics(
+        stats,
+        mi_key,
+        layer,
+        activity_threshold=activity_threshold,
+        kl_threshold=kl_threshold,
+        mi_threshold=mi_threshold,
+    )
+
+
+def collapse_from_statistics(
+    stats: dict,
+    mi_key: jax.Array,
+    layer: str,
+    *,
+    activity_threshold: float = ACTIVITY_THRESHOLD,
+    kl_threshold: float = KL_THRESHOLD,
+    mi_threshold: float = MI_THRESHOLD,
+) -> dict:
+    """diagnose_collapse's report from posterior_statistics' arrays (one model's) and the
+    key of the I(x;z) estimate."""
     _, mask, variances = active_units(stats["loc"], activity_threshold)
     mi = mutual_information_bounds(
         stats["loc"],

@@ -19,9 +19,11 @@ import jax
 import numpy as np
 
 from vae_jax import platform
+from vae_jax.apply import Members
 from vae_jax.config_lib import autoencoder_config
 from vae_jax.evaluate import feature_classifier, frechet
-from vae_jax.evaluate.collapse import diagnose_collapse
+from vae_jax.evaluate.active_units import layer_names, posterior_statistics
+from vae_jax.evaluate.collapse import collapse_from_statistics
 from vae_jax.evaluate.elbo import dataset_elbo
 from vae_jax.evaluate.loglik import dataset_log_likelihood, summarize_log_likelihood
 from vae_jax.likelihoods import LIKELIHOODS
@@ -129,13 +131,14 @@ def _stderr(values: np.ndarray) -> float | None:
     return float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else None
 
 
-def _elbo(config, graphdef, state, images, *, deterministic=False, progress=None) -> dict:
-    """Per-example ELBO terms of `images` with the "elbo" key stream and eval.num_samples."""
+def _elbo(config, graphdef, state, images, *, key=None, deterministic=False, progress=None) -> dict:
+    """Per-example ELBO terms of `images` with eval.num_samples and the "elbo" key stream
+    (`key`: one per member, for Members)."""
     return dataset_elbo(
         graphdef,
         state,
         images,
-        eval_key(config, "elbo"),
+        eval_key(config, "elbo") if key is None else key,
         num_samples=config.eval.num_samples,
         batch_size=min(config.eval.batch_size, len(images)),
         deterministic=deterministic,
@@ -149,6 +152,12 @@ def test_elbo_summary(
     """ELBO, log p(x|z) and KL on the test split, in nats per example, plus bits/dim."""
     test_x = _limit(dataset.test_x, config.eval.max_examples)
     terms = _elbo(config, graphdef, params, test_x, deterministic=deterministic, progress=progress)
+    return elbo_summary(config, dataset, terms, deterministic=deterministic)
+
+
+def elbo_summary(config, dataset, terms: dict, *, deterministic: bool = False) -> dict:
+    """test_elbo_summary's dict from one model's per-example terms (dataset_elbo's)."""
+    test_x = _limit(dataset.test_x, config.eval.max_examples)
     dims = int(np.prod(dataset.shape))
     elbo = float(terms["elbo"].mean())
     kind = likelihood_kind(config, dataset)
@@ -182,19 +191,31 @@ def test_elbo_summary(
 
 def log_likelihood_summary(config, dataset, graphdef, params, num_samples: int) -> dict:
     """Importance-sampled log p(x) with K = num_samples (Burda et al. 2015)."""
+    values, elbo = _log_likelihood_arrays(config, dataset, graphdef, params, num_samples)
+    return log_likelihood_from(config, dataset, values, elbo, num_samples)
+
+
+def _log_likelihood_arrays(config, dataset, graphdef, state, num_samples, keys=None):
+    """Per-example log p(x) and ELBO on eval.loglik_examples test examples ([M, N] each
+    for Members, with `keys` {"loglik": [M], "elbo": [M]})."""
     test_x = _limit(dataset.test_x, config.eval.loglik_examples)
     chunk = min(platform.loglik_chunk(config), num_samples)
     values = dataset_log_likelihood(
         graphdef,
-        params,
+        state,
         test_x,
-        eval_key(config, "loglik"),
+        eval_key(config, "loglik") if keys is None else keys["loglik"],
         num_samples=num_samples,
         chunk_size=chunk,  # a remainder (K not a multiple) is one more, smaller chunk
         batch_size=min(config.eval.loglik_batch_size, len(test_x)),
         progress=f"log p(x), K = {num_samples}",
     )
-    elbo = _elbo(config, graphdef, params, test_x)["elbo"]
+    elbo = _elbo(config, graphdef, state, test_x, key=None if keys is None else keys["elbo"])
+    return values, elbo["elbo"]
+
+
+def log_likelihood_from(config, dataset, values, elbo, num_samples: int) -> dict:
+    """log_likelihood_summary's dict from one model's per-example log p(x) and ELBO."""
     out = {
         **summarize_log_likelihood(values, int(np.prod(dataset.shape))),
         "num_importance_samples": num_samples,
@@ -295,37 +316,17 @@ def measure(
     statistics); `baseline` the plain autoencoder's (graphdef, state), if one was trained;
     `step` the training step of `state` (the config's last step when None). What the
     objective is (deterministic, a bound) decides what is measured."""
-    objective = make_objective(config, make_spec(config, dataset.shape, len(dataset.train_x)))
-    print("Evaluating", flush=True)
-    with maybe(timings, "eval: test ELBO"):
-        elbo = test_elbo_summary(
-            config, dataset, graphdef, state, deterministic=objective.deterministic
-        )
-    results = {"run": run_info(config, dataset, step), "elbo": elbo}
-    validation = validation_summary(workdir, len(dataset.val_x), step)
-    if validation:
-        results["validation"] = validation
-    if not objective.bound or not config.eval.diagnostics:
-        return results
-    k = (
-        config.eval.num_importance_samples
-        if num_importance_samples is None
-        else num_importance_samples
-    )
-    with maybe(timings, "eval: log p(x)"):
-        results["log_likelihood"] = log_likelihood_summary(config, dataset, graphdef, state, k)
-    with maybe(timings, "eval: collapse diagnostics"):
-        results["collapse"] = diagnose_collapse(
-            graphdef,
-            state,
-            _limit(dataset.test_x, config.eval.max_examples),
-            eval_key(config, "collapse"),
-            progress="collapse diagnostics",
-        )
-    results["sample_quality"] = sample_quality_summary(
-        config, dataset, graphdef, state, timings=timings
-    )
-    if baseline is not None:
+    results = _measure(
+        [config],
+        [workdir],
+        dataset,
+        graphdef,
+        state,
+        num_importance_samples=num_importance_samples,
+        step=step,
+        timings=timings,
+    )[0]
+    if baseline is not None and "collapse" in results:
         with maybe(timings, "eval: autoencoder baseline"):
             results["autoencoder_baseline"] = test_elbo_summary(
                 autoencoder_config(config),
@@ -334,6 +335,111 @@ def measure(
                 deterministic=True,
                 progress="autoencoder baseline",
             )
+    return results
+
+
+def measure_members(
+    configs, workdirs, dataset, graphdef, stacked, *, timings: Timings | None = None
+) -> list[dict]:
+    """`measure` for the members of a sweep group (configs that differ only in traced
+    values: hyper.*, the seed), whose variables are stacked along a leading axis. The test
+    ELBO, log p(x) and the posterior statistics run for all members in one vmapped program
+    (vae_jax.apply.Members), each member with its own config's key streams, so member m's
+    numbers are those of `measure` on it alone; the I(x;z) bounds and the Fréchet
+    distances run member by member. One results dict per member."""
+    return _measure(configs, workdirs, dataset, graphdef, Members(stacked), timings=timings)
+
+
+def _measure(
+    configs,
+    workdirs,
+    dataset,
+    graphdef,
+    state,
+    *,
+    num_importance_samples=None,
+    step=None,
+    timings=None,
+) -> list[dict]:
+    """measure / measure_members: `state` one model's, or Members (then every config's)."""
+    config = configs[0]  # members differ only in traced values (their keys, β, ...)
+    stacked = isinstance(state, Members)
+
+    def keys(stream):
+        if not stacked:
+            return eval_key(config, stream)
+        return jax.numpy.stack([eval_key(c, stream) for c in configs])
+
+    def member(tree, i):  # member i's part of an array, a results pytree or the state
+        return jax.tree.map(lambda v: v[i], tree) if stacked else tree
+
+    count = len(configs)
+    objective = make_objective(config, make_spec(config, dataset.shape, len(dataset.train_x)))
+    print("Evaluating" + (f" {count} members together" if stacked else ""), flush=True)
+    with maybe(timings, "eval: test ELBO"):
+        terms = _elbo(
+            config,
+            graphdef,
+            state,
+            _limit(dataset.test_x, config.eval.max_examples),
+            key=keys("elbo"),
+            deterministic=objective.deterministic,
+            progress="test ELBO",
+        )
+    results = []
+    for i, (c, workdir) in enumerate(zip(configs, workdirs, strict=True)):
+        r = {
+            "run": run_info(c, dataset, step),
+            "elbo": elbo_summary(
+                c, dataset, member(terms, i), deterministic=objective.deterministic
+            ),
+        }
+        validation = validation_summary(workdir, len(dataset.val_x), step)
+        if validation:
+            r["validation"] = validation
+        results.append(r)
+    if not objective.bound or not config.eval.diagnostics:
+        return results
+    k = (
+        config.eval.num_importance_samples
+        if num_importance_samples is None
+        else num_importance_samples
+    )
+    with maybe(timings, "eval: log p(x)"):
+        values, elbo = _log_likelihood_arrays(
+            config,
+            dataset,
+            graphdef,
+            state,
+            k,
+            keys=None if not stacked else {"loglik": keys("loglik"), "elbo": keys("elbo")},
+        )
+        for i, r in enumerate(results):
+            r["log_likelihood"] = log_likelihood_from(
+                configs[i], dataset, member(values, i), member(elbo, i), k
+            )
+    with maybe(timings, "eval: collapse diagnostics"):
+        images = _limit(dataset.test_x, config.eval.max_examples)
+        layer = layer_names(graphdef, member(state.state, 0) if stacked else state, images)[0]
+        split = [jax.random.split(eval_key(c, "collapse")) for c in configs]
+        stats = posterior_statistics(
+            graphdef,
+            state,
+            images,
+            jax.numpy.stack([s[0] for s in split]) if stacked else split[0][0],
+            layer=layer,
+            progress="collapse diagnostics",
+        )
+        for i, r in enumerate(results):
+            r["collapse"] = collapse_from_statistics(member(stats, i), split[i][1], layer)
+    for i, r in enumerate(results):
+        r["sample_quality"] = sample_quality_summary(
+            configs[i],
+            dataset,
+            graphdef,
+            member(state.state, i) if stacked else state,
+            timings=timings,
+        )
     return results
 
 

@@ -7,17 +7,15 @@ import os
 
 from vae_jax import config_check, platform
 from vae_jax import workdir as workdirs
-from vae_jax.assess import evaluate_run
+from vae_jax.assess import evaluate_members
 from vae_jax.data import load_dataset
 from vae_jax.errors import ConfigError
-from vae_jax.evaluate.suite import summary_of
-from vae_jax.files import write_json_atomic
 from vae_jax.progress import Timings
 from vae_jax.state import make_spec
 from vae_jax.sweep import figures as figures_lib
 from vae_jax.sweep import report as sweep_report
 from vae_jax.sweep import summary
-from vae_jax.sweep.loop import train_members
+from vae_jax.sweep.loop import stack, train_members
 from vae_jax.sweep.spec import expand, group, parse_axes
 
 
@@ -56,23 +54,24 @@ def run_sweep(config, root: str, specs: list[str]) -> list[dict]:
                 strict=True,
             ):
                 trained.append({**out, "values": m.values})
-        rows = []
-        for member in trained:
-            results = None
-            if member["failed"] is None:
-                print(f"Evaluating {member['name']}", flush=True)
-                results = evaluate_run(
-                    member["config"],
-                    member["workdir"],
-                    dataset,
-                    member["graphdef"],
-                    member["variables"],
-                    timings=timings,
-                )
-                write_json_atomic(
-                    os.path.join(member["workdir"], "summary.json"), summary_of(results)
-                )
-            rows.append(summary.member_row(member, results))
+        results = {}
+        for members_of_group in _by_group(trained, groups):
+            done = [t for t in members_of_group if t["failed"] is None]
+            if not done:
+                continue
+            names = ", ".join(t["name"] for t in done)
+            print(f"Evaluating {len(done)} member(s) together: {names}", flush=True)
+            evaluated = evaluate_members(
+                [t["config"] for t in done],
+                [t["workdir"] for t in done],
+                dataset,
+                done[0]["graphdef"],
+                stack([t["variables"] for t in done]),
+                timings=timings,
+            )
+            for t, r in zip(done, evaluated, strict=True):
+                results[t["name"]] = r
+        rows = [summary.member_row(t, results.get(t["name"])) for t in trained]
         swept = [field for field, _ in axes]
         written = summary.write(root, rows, swept, {"timings": timings.seconds})
         figures = [
@@ -96,3 +95,12 @@ def run_sweep(config, root: str, specs: list[str]) -> list[dict]:
     for path in written:
         print(f"wrote {path}", flush=True)
     return rows
+
+
+def _by_group(trained: list[dict], groups) -> list[list[dict]]:
+    """The trained members' dicts, in the groups they trained in."""
+    out, start = [], 0
+    for g in groups:
+        out.append(trained[start : start + len(g)])
+        start += len(g)
+    return out
