@@ -104,7 +104,7 @@ def _numbers(tree, prefix=""):
     return {prefix: float(tree)} if is_number else {}
 
 
-def test_members_evaluated_together_equal_each_evaluated_alone(swept):
+def test_members_evaluated_together_equal_each_evaluated_alone(swept, tmp_path):
     """The sweep's vmapped evaluation (apply.Members) gives each member the numbers that
     `measure` gives it alone: same keys, same estimators, float32 round-off apart."""
     root, members, outs = swept
@@ -115,6 +115,7 @@ def test_members_evaluated_together_equal_each_evaluated_alone(swept):
         c = o["config"].copy_and_resolve_references()
         c.eval.update(diagnostics=True, num_importance_samples=8, loglik_examples=16)
         c.eval.update(loglik_batch_size=16, fd_num_examples=32, classifier_steps=20)
+        c.eval.classifier_dir = str(tmp_path)
         configs.append(c)
     together = measure_members(
         configs,
