@@ -110,3 +110,49 @@ def test_bad_device_counts_are_refused():
     with pytest.raises(ConfigError, match="must divide evenly"):  # the tests see 2 devices
         make_mesh(tiny_config(**{"parallel.data": 2, "data.batch_size": 5}))
     assert make_mesh(tiny_config(**{"parallel.data": -1, "data.batch_size": 5})).size == 1
+
+
+EVAL_SCRIPT = r"""
+import json, sys
+import jax, numpy as np
+sys.path.insert(0, ".")
+from tests.helpers import tiny_config
+from vae_jax.evaluate.elbo import _batch_terms, dataset_elbo
+from vae_jax.evaluate.loglik import dataset_log_likelihood
+from vae_jax.mesh import make_mesh, replicate, rows_on
+from vae_jax.model import full_state
+from vae_jax.state import eval_graphdef, setup
+config = tiny_config(**{"parallel.data": 8})
+_, state, *_ = setup(config, (28, 28, 1), 320)
+graphdef = eval_graphdef(config, (28, 28, 1), 320)
+variables = full_state(state.params, state.model_state)
+mesh = make_mesh(config)
+images = (np.random.RandomState(0).rand(30, 28, 28, 1) > 0.5).astype(np.uint8)
+key = jax.random.key(3)
+out = {}
+for name, v in (("one", variables), ("eight", replicate(mesh, variables))):
+    for batch in (16, 12):  # 12 is rounded up to 16 on 8 devices
+        out[f"{name}_elbo_{batch}"] = dataset_elbo(
+            graphdef, v, images, key, num_samples=2, batch_size=batch)["elbo"].tolist()
+    out[f"{name}_loglik"] = dataset_log_likelihood(
+        graphdef, v, images, key, num_samples=10, chunk_size=4, batch_size=16).tolist()
+size, rows = rows_on(mesh, 12)
+terms = _batch_terms(graphdef, replicate(mesh, variables), jax.device_put(images[:size], rows),
+                     key, 2, False)
+out["spans"] = len(terms["elbo"].sharding.device_set)
+print(json.dumps(out))
+"""
+
+
+def test_evaluation_follows_the_state_onto_the_mesh():
+    """Variables replicated on an 8-device mesh are evaluated with each batch's rows split
+    over it: the same numbers as on one device, every example kept (30 rows in batches of
+    16: the last one padded), and a batch size of 12 rounded up to 16."""
+    out = json.loads(_on_8_devices(EVAL_SCRIPT))
+    assert out["spans"] == 8  # the per-example terms come back split over the 8 devices
+    for name in ("one", "eight"):
+        assert len(out[f"{name}_elbo_16"]) == len(out[f"{name}_loglik"]) == 30
+    np.testing.assert_allclose(out["eight_elbo_16"], out["one_elbo_16"], rtol=1e-5)
+    np.testing.assert_allclose(out["eight_loglik"], out["one_loglik"], rtol=1e-5)
+    np.testing.assert_allclose(out["eight_elbo_12"], out["one_elbo_16"], rtol=1e-5)
+    assert not np.allclose(out["one_elbo_12"], out["one_elbo_16"])  # the batch size matters

@@ -37,6 +37,7 @@ import numpy as np
 from vae_jax.batching import map_padded_batches
 from vae_jax.cpu_tuning import tuned_jit
 from vae_jax.data.transforms import to_unit_interval
+from vae_jax.mesh import data_mesh_of, rows_on
 from vae_jax.model import merge_model
 
 
@@ -95,7 +96,17 @@ def apply_batches(
     fold_in(key, i) (None stays None). Returns f's pytree with [N, ...] numpy leaves.
 
     With `state` a Members (and `key` one key per member, [M]): f runs for every member in
-    one program, member m's batch i with fold_in(key[m], i); leaves are [M, N, ...]."""
+    one program, member m's batch i with fold_in(key[m], i); leaves are [M, N, ...].
+
+    With `state` on a device mesh with a "data" axis (vae_jax.mesh: a replicated
+    TrainState's variables), every batch's rows are split over that axis, as in training;
+    `batch_size` is rounded up to a multiple of its device count (padding, dropped), and
+    the numbers are those of that batch size on one device."""
+    mesh = data_mesh_of(state.state if isinstance(state, Members) else state)
+    place = jnp.asarray
+    if mesh is not None:
+        batch_size, rows = rows_on(mesh, batch_size)
+        place = lambda x: jax.device_put(x, rows)  # noqa: E731
     if isinstance(state, Members):
         fold = jax.vmap(jax.random.fold_in, in_axes=(0, None))
         out = map_padded_batches(
@@ -105,6 +116,7 @@ def apply_batches(
             images,
             batch_size,
             progress=progress,
+            place=place,
         )
         return jax.tree.map(lambda v: np.moveaxis(v, 1, 0), out)
     return map_padded_batches(
@@ -114,6 +126,7 @@ def apply_batches(
         images,
         batch_size,
         progress=progress,
+        place=place,
     )
 
 

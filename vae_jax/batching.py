@@ -33,13 +33,15 @@ def map_padded_batches(
     batch_size: int,
     *,
     progress: str | None = None,
+    place: Callable[[np.ndarray], jax.Array] = jnp.asarray,
 ) -> Any:
     """fn(i, batch_i) over `array` [N, ...] in batches of `batch_size`, batch_i [batch_size, ...].
 
     fn returns a pytree of arrays with a leading batch axis; the result is that pytree with
     the batches concatenated along axis 0 and the padding dropped ([N, ...] leaves). The
     batch index i lets fn fold it into a key. `progress` names the phase for a progress line
-    (batches done, elapsed, ETA); None prints nothing.
+    (batches done, elapsed, ETA); None prints nothing. `place` puts a padded batch on the
+    device(s) (a sharding's device_put: its rows split over a mesh).
     """
     n = len(array)
     if n == 0:
@@ -52,7 +54,7 @@ def map_padded_batches(
     for i, start in enumerate(range(0, n, batch_size)):
         chunk = np.asarray(array[start : start + batch_size])
         keep = len(chunk)
-        out = fn(i, jnp.asarray(pad_batch(chunk, batch_size)))
+        out = fn(i, place(pad_batch(chunk, batch_size)))
         # Results stay on the device while batches are queued (no host round trip per
         # batch); a progress line waits for each batch, so that its ETA means something.
         outs.append(jax.tree.map(lambda v, keep=keep: v[:keep], out))

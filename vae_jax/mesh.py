@@ -49,6 +49,16 @@ def make_mesh(config) -> Mesh:
     return Mesh(np.asarray(available[:count]), (DATA,))
 
 
+def evaluation_mesh(config) -> Mesh:
+    """The run's mesh for re-evaluating it (python -m vae_jax.evaluate); on a machine that
+    cannot build it (fewer devices than parallel.data), one device, with a note."""
+    try:
+        return make_mesh(config)
+    except ConfigError as error:
+        print(f"note: evaluating on one device ({error})", flush=True)
+        return Mesh(np.asarray(jax.devices()[:1]), (DATA,))
+
+
 def replicated(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, PartitionSpec())
 
@@ -56,6 +66,24 @@ def replicated(mesh: Mesh) -> NamedSharding:
 def replicate(mesh: Mesh, tree):
     """Every leaf of `tree` on every device of the mesh."""
     return jax.device_put(tree, replicated(mesh))
+
+
+def data_mesh_of(tree) -> Mesh | None:
+    """The mesh of `tree`'s arrays when they are placed on one with a "data" axis of more
+    than one device (a replicated TrainState or variables), else None. Evaluation follows
+    it: vae_jax.apply splits every batch's rows over that axis."""
+    leaves = jax.tree.leaves(tree)
+    sharding = getattr(leaves[0], "sharding", None) if leaves else None
+    if not isinstance(sharding, NamedSharding) or DATA not in sharding.mesh.axis_names:
+        return None
+    return sharding.mesh if sharding.mesh.shape[DATA] > 1 else None
+
+
+def rows_on(mesh: Mesh, batch_size: int) -> tuple[int, NamedSharding]:
+    """(the batch size rounded up to a multiple of the "data" devices, the sharding that
+    splits rows over them). The extra rows are padding that the caller drops."""
+    n = mesh.shape[DATA]
+    return -(-batch_size // n) * n, NamedSharding(mesh, PartitionSpec(DATA))
 
 
 def shard_batch(mesh: Mesh | None, batch: dict) -> dict:

@@ -23,6 +23,7 @@ from vae_jax.config_check import ConfigError  # noqa: E402
 from vae_jax.config_lib import autoencoder_config, load_saved_config  # noqa: E402
 from vae_jax.data import DataError, load_dataset  # noqa: E402
 from vae_jax.evaluate.suite import summary_lines, written_lines  # noqa: E402
+from vae_jax.mesh import evaluation_mesh, replicate  # noqa: E402
 from vae_jax.model import full_state  # noqa: E402
 from vae_jax.progress import Timings  # noqa: E402
 from vae_jax.state import abstract_setup, make_objective, make_spec  # noqa: E402
@@ -77,6 +78,7 @@ def evaluate(workdir: str, k: int | None) -> None:
     num_train = len(dataset.train_x)
     with workdirs.hold(workdir):  # evaluation writes into the workdir: no run may be training
         graphdef, params, step = restore_params(config, workdir, dataset.shape, num_train)
+        params = replicate(evaluation_mesh(config), params)  # batches split as in training
         spec = make_spec(config, dataset.shape, num_train)
         if k is not None and not make_objective(config, spec).bound:
             raise ConfigError(
