@@ -12,6 +12,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental import multihost_utils
 
 from vae_jax.progress import Progress
 
@@ -61,4 +62,12 @@ def map_padded_batches(
         if bar:
             jax.block_until_ready(out)
             bar.update(i + 1)
-    return jax.tree.map(lambda *leaves: np.concatenate(jax.device_get(leaves)), *outs)
+    return jax.tree.map(lambda *leaves: np.concatenate([to_host(v) for v in leaves]), *outs)
+
+
+def to_host(value) -> np.ndarray:
+    """A device array as numpy; one split over several hosts' devices (a multi-host
+    mesh) is gathered from all of them (every process must call this)."""
+    if isinstance(value, jax.Array) and not value.is_fully_addressable:
+        return np.asarray(multihost_utils.process_allgather(value, tiled=True))
+    return np.asarray(jax.device_get(value))

@@ -22,6 +22,7 @@ import time
 import jax
 import orbax.checkpoint as ocp
 
+from vae_jax.distributed import is_writer
 from vae_jax.errors import CheckpointError, machine_failure
 from vae_jax.state import tree_finite
 
@@ -201,7 +202,7 @@ class Checkpointer:
 
     def _set_aside(self, step: int, reason: str) -> None:
         source = os.path.join(self.directory, str(step))
-        if self.read_only:
+        if self.read_only or not is_writer():  # process 0 of a multi-host run moves it
             print(
                 f"warning: checkpoint {source} does not restore ({reason}); using an older one",
                 file=sys.stderr,

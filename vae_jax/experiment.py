@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import time
 
-from vae_jax import config_check, platform, train
+from vae_jax import config_check, distributed, platform, train
 from vae_jax import workdir as workdirs
 from vae_jax.assess import evaluate_run
 from vae_jax.config_lib import autoencoder_config
@@ -79,6 +79,7 @@ def run(config, workdir: str) -> dict:
     t_start = time.perf_counter()
     config_check.validate_config(config)
     platform.configure(config)  # a no-op once JAX's backend has started (main.py calls it first)
+    distributed.initialize()  # several processes, when the launcher asks for them
     platform.require_accelerator(config)
     print(platform.describe(platform.info()), flush=True)
     timings = Timings()
@@ -113,6 +114,6 @@ def _run(config, workdir: str, dataset, timings: Timings, t_start: float) -> dic
     for line in summary_lines(results):
         print(line, flush=True)
     print("wall time by phase:\n" + timings.table(total), flush=True)
-    for line in written_lines(workdir, results):
+    for line in written_lines(workdir, results) if distributed.is_writer() else ():
         print(line, flush=True)
     return summary

@@ -31,7 +31,7 @@ import jax
 
 from vae_jax.config_lib import load_saved_config, selected_view
 from vae_jax.errors import ConfigError
-from vae_jax.files import write_json_atomic
+from vae_jax.files import append_line, write_json_atomic
 from vae_jax.state import TrainState, abstract_setup, make_optimizer
 
 PATH_FIELDS = ("data.dir", "data.tfds_dir", "data.source")
@@ -159,8 +159,7 @@ def record_changes(workdir: str, step: int, found: dict[str, tuple], note: str |
     }
     if note:
         entry["note"] = note
-    with open(os.path.join(workdir, HISTORY), "a") as f:
-        f.write(json.dumps(entry) + "\n")
+    append_line(os.path.join(workdir, HISTORY), entry)
 
 
 def read_history(workdir: str) -> list[dict]:

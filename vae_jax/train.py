@@ -21,8 +21,9 @@ from vae_jax import checkpoint, config_check, platform, resume
 from vae_jax import workdir as workdirs
 from vae_jax.cpu_tuning import cpu_compiler_options
 from vae_jax.data import batch_indices
+from vae_jax.distributed import is_writer
 from vae_jax.errors import Interrupted, NonFiniteLossError
-from vae_jax.files import write_text_atomic
+from vae_jax.files import append_line, write_text_atomic
 from vae_jax.hyper import hyper_from_config
 from vae_jax.mesh import make_mesh, replicate
 from vae_jax.model import full_state
@@ -59,18 +60,6 @@ def rewind_metrics(path: str, step: int) -> None:
             flush=True,
         )
     write_text_atomic(path, "".join(kept))
-
-
-def append_line(path: str, record: dict) -> None:
-    """Append one whole line with one write (a killed process cannot leave half of it;
-    a short write, on a full disk, is continued or raises)."""
-    data = (json.dumps(record) + "\n").encode()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        while data:
-            data = data[os.write(fd, data) :]
-    finally:
-        os.close(fd)
 
 
 def train(config, workdir: str, dataset, *, make_validate=None, timings: Timings | None = None):
@@ -155,7 +144,7 @@ def _train(config, workdir, dataset, make_validate, timings):
                 )
             rewind_metrics(metrics_path, start)
             print(f"Resumed from checkpoint at step {start} in {ckpt.directory}", flush=True)
-        elif os.path.exists(metrics_path):
+        elif os.path.exists(metrics_path) and is_writer():
             os.remove(metrics_path)
 
         def write_record():

@@ -23,6 +23,7 @@ import socket
 import sys
 import time
 
+from vae_jax.distributed import is_writer
 from vae_jax.errors import WorkdirError, describe_os_error
 
 LOCK = ".lock"
@@ -144,6 +145,9 @@ def release(key: str) -> None:
 
 @contextlib.contextmanager
 def hold(workdir: str):
+    if not is_writer():  # the other processes of a multi-host run write nothing
+        yield
+        return
     key = acquire(workdir)
     try:
         yield

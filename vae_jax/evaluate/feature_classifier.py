@@ -197,7 +197,9 @@ def save_classifier(cache_dir: str, classifier: TrainedClassifier) -> None:
     steps = int(classifier.info["settings"]["num_steps"])
     ckpt = Checkpointer(cache_dir, max_to_keep=1)
     try:
-        ckpt.save(steps, {"params": classifier.params})
+        # Host (numpy) arrays: every process of a multi-host run holds its own copy of the
+        # classifier, which orbax, called by all of them, writes once.
+        ckpt.save(steps, {"params": jax.device_get(classifier.params)})
     finally:
         ckpt.close()
     write_json_atomic(record_path(cache_dir), classifier.info)

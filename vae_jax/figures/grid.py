@@ -6,6 +6,8 @@ import numpy as np
 from matplotlib import font_manager
 from PIL import Image, ImageDraw, ImageFont
 
+from vae_jax.distributed import is_writer
+
 
 def to_grid(images: np.ndarray, ncols: int, pad: int = 2, pad_value: float = 1.0) -> np.ndarray:
     """[N, H, W, C] floats in [0, 1] -> one [rows·(H+pad)+pad, cols·(W+pad)+pad, C] image."""
@@ -27,7 +29,8 @@ def save_grid(path: str, images: np.ndarray, ncols: int, scale: int = 3) -> None
     grid = (to_grid(images, ncols) * 255).round().astype(np.uint8)
     grid = grid[..., 0] if grid.shape[-1] == 1 else grid
     img = Image.fromarray(grid)
-    img.resize((img.width * scale, img.height * scale), Image.NEAREST).save(path)
+    if is_writer():  # process 0 of a multi-host run
+        img.resize((img.width * scale, img.height * scale), Image.NEAREST).save(path)
 
 
 def save_labelled_grid(
@@ -60,7 +63,8 @@ def save_labelled_grid(
     for i, text in enumerate(row_labels):
         centre = (pad + i * (h + pad) + h / 2) * scale
         draw.text((4, centre), text, fill="black", font=font, anchor="lm")
-    canvas.save(path)
+    if is_writer():
+        canvas.save(path)
 
 
 def _font(size: int) -> ImageFont.FreeTypeFont:

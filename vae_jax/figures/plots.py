@@ -25,6 +25,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from vae_jax.distributed import is_writer
 from vae_jax.evaluate.active_units import dims_by_kl
 from vae_jax.figures.latent import encode_means
 
@@ -127,7 +128,8 @@ def latent_scatter(
         for c in classes
     ]
     fig.legend(handles=handles, loc="outside right center", frameon=False)
-    fig.savefig(path)
+    if is_writer():  # process 0 of a multi-host run
+        fig.savefig(path)
     return path
 
 
@@ -202,5 +204,6 @@ def training_curves(path: str, metrics_jsonl_path: str) -> str:
     for ax in axes:
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
-    fig.savefig(path)
+    if is_writer():  # process 0 of a multi-host run
+        fig.savefig(path)
     return path

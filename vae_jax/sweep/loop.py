@@ -24,14 +24,14 @@ from vae_jax import checkpoint, config_check, resume
 from vae_jax.data import batch_indices
 from vae_jax.errors import ConfigError, Interrupted
 from vae_jax.experiment import make_validator
-from vae_jax.files import write_json_atomic, write_text_atomic
+from vae_jax.files import append_line, write_json_atomic, write_text_atomic
 from vae_jax.hyper import hyper_from_config
 from vae_jax.model import full_state
 from vae_jax.progress import Timings, format_seconds
 from vae_jax.state import eval_graphdef, make_spec, setup
 from vae_jax.step import make_multi_step, make_train_step, select
 from vae_jax.sweep.spec import Member
-from vae_jax.train import StopOnSignal, append_line, rewind_metrics
+from vae_jax.train import StopOnSignal, rewind_metrics
 
 
 def stack(trees):

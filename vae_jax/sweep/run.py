@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from vae_jax import config_check, platform
+from vae_jax import config_check, distributed, platform
 from vae_jax import workdir as workdirs
 from vae_jax.assess import evaluate_members
 from vae_jax.data import load_dataset
@@ -33,6 +33,8 @@ def run_sweep(config, root: str, specs: list[str]) -> list[dict]:
         config_check.validate_config(m.config)
     groups = group(members)
     platform.configure(config)
+    distributed.initialize()
+    distributed.refuse_many("a sweep")
     print(platform.describe(platform.info()), flush=True)
     print(
         f"{len(members)} members in {len(groups)} group(s) of "
