@@ -17,7 +17,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[1] / "vae_jax"
 # The layers, earliest first. Every module of vae_jax/ must be named by exactly one prefix.
 LAYERS = [
     # foundations: errors, files, progress, the component shape, swept hyper-parameters
-    ("vae_jax.errors", "vae_jax.files", "vae_jax.progress", "vae_jax.components", "vae_jax"),
+    ("vae_jax.errors", "vae_jax.distributed", "vae_jax.files", "vae_jax.progress"),
+    ("vae_jax.components", "vae_jax"),
     ("vae_jax.workdir", "vae_jax.cli"),
     ("vae_jax.hyper", "vae_jax.cpu_tuning", "vae_jax.platform", "vae_jax.mesh"),
     ("vae_jax.data",),

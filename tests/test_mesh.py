@@ -42,6 +42,7 @@ print(json.dumps({
 def _on_8_devices(script: str, *args) -> str:
     """The last line `script` prints, run in a process that sees 8 CPU devices."""
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8"}
+    env["JAX_PLATFORMS"] = "cpu"  # fake CPU devices, also on a machine with a GPU
     done = subprocess.run(
         [sys.executable, "-c", script, *map(str, args)],
         cwd=ROOT,

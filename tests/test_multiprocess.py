@@ -38,6 +38,7 @@ def _free_port() -> int:
 
 def _launch(workdir, processes: int, devices: int) -> list[dict]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_", "XLA_"))}
+    env["JAX_PLATFORMS"] = "cpu"  # one CPU device per process, also where a GPU is
     if processes > 1:
         env.update(JAX_COORDINATOR_ADDRESS=f"localhost:{_free_port()}")
         env.update(JAX_NUM_PROCESSES=str(processes))

@@ -55,9 +55,7 @@ def evaluate_members(configs, workdirs, dataset, graphdef, stacked, *, timings=N
     member's figures and files in its own workdir. One results dict per member."""
     every = measure_members(configs, workdirs, dataset, graphdef, stacked, timings=timings)
     return [
-        finish(
-            c, w, dataset, graphdef, jax.tree.map(lambda v, i=i: v[i], stacked), r, None, timings
-        )
+        finish(c, w, dataset, graphdef, _member(stacked, i), r, None, timings, own_timings=False)
         for i, (c, w, r) in enumerate(zip(configs, workdirs, every, strict=True))
     ]
 

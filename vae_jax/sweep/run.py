@@ -84,8 +84,10 @@ def run_sweep(config, root: str, specs: list[str]) -> list[dict]:
             ),
             (
                 figures_lib.kl_heatmap(os.path.join(root, "kl_per_dim.png"), rows, swept),
-                "KL of each latent dimension (rows, sorted by total KL) for each member; below "
-                "0.01 nats a dimension is inactive.",
+                "KL to N(0, 1) of each latent dimension, averaged over the test set, for each "
+                "member (columns); each member's dimensions are ranked by their own KL, "
+                "largest at the top. Near 0 nats a dimension carries no information (the "
+                "table's active units use Burda et al.'s covariance test instead).",
             ),
         ]
         figures = [(p, caption) for p, caption in figures if p]

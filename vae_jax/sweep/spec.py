@@ -20,6 +20,7 @@ from typing import NamedTuple
 import ml_collections
 
 from vae_jax.errors import ConfigError
+from vae_jax.hyper import Hyper
 
 
 class Member(NamedTuple):
@@ -29,8 +30,10 @@ class Member(NamedTuple):
 
 
 def traced(field: str) -> bool:
-    """Whether sweeping `field` keeps the train step's program (a traced argument)."""
-    return field == "seed" or field.startswith("hyper.")
+    """Whether sweeping `field` keeps the train step's program (a traced argument): the
+    seed, and the `hyper.*` fields that reach the step as Hyper values. Another hyper.*
+    field is read when the objective is built, so members differing in it form groups."""
+    return field == "seed" or field.removeprefix("hyper.") in Hyper._fields
 
 
 def _lookup(config, field: str):

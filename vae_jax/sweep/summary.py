@@ -56,15 +56,20 @@ def cell(value, fmt: str) -> str:
 def markdown(rows: list[dict], swept: list[str]) -> str:
     shown = [c for c in COLUMNS if any(r.get(c[0]) is not None for r in rows)]
     header = [f.rsplit(".", 1)[-1] for f in swept] + [h for _, h, _ in shown]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines = ["| " + " | ".join(_cell(h) for h in header) + " |", "|" + "---|" * len(header)]
     for r in rows:
         cells = [str(r[f]) for f in swept]
         if r.get("failed"):
             cells += [f"failed: {r['failed']}"] + [""] * max(len(shown) - 1, 0)
         else:
             cells += [row_cell(r, k, fmt) for k, _, fmt in shown]
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     return "\n".join(lines) + "\n\n" + " ".join(notes(rows)) + "\n"
+
+
+def _cell(text: str) -> str:
+    """A markdown table cell: a bare | would end it."""
+    return text.replace("|", "\\|")
 
 
 def notes(rows: list[dict]) -> list[str]:
