@@ -1,6 +1,6 @@
 """Many hosts on one machine: two processes joined through jax.distributed (CPU collectives
-over gloo), one CPU device each, train one run with the batch split over both, and match
-the 1-process run; only process 0 writes files."""
+over gloo), one CPU device each, train one run with the batch split over both, resume it,
+and match the 1-process run; only process 0 writes files."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ sys.path.insert(0, ".")
 import jax, numpy as np
 from tests.helpers import tiny_config
 from vae_jax import experiment
-config = tiny_config(**{"parallel.data": int(sys.argv[2]), "train.num_steps": 20})
+config = tiny_config(**{"parallel.data": int(sys.argv[2]), "train.num_steps": int(sys.argv[3])})
 summary = experiment.run(config, sys.argv[1])
 print(json.dumps({"process": jax.process_index(), "count": jax.process_count(),
                   "devices": jax.device_count(), "elbo": summary["test_elbo_nats"]}))
@@ -36,7 +36,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _launch(workdir, processes: int, devices: int) -> list[dict]:
+def _launch(workdir, processes: int, devices: int, steps: int) -> list[dict]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_", "XLA_"))}
     env["JAX_PLATFORMS"] = "cpu"  # one CPU device per process, also where a GPU is
     if processes > 1:
@@ -44,7 +44,7 @@ def _launch(workdir, processes: int, devices: int) -> list[dict]:
         env.update(JAX_NUM_PROCESSES=str(processes))
     running = [
         subprocess.Popen(
-            [sys.executable, "-c", SCRIPT, str(workdir), str(devices)],
+            [sys.executable, "-c", SCRIPT, str(workdir), str(devices), str(steps)],
             cwd=ROOT,
             env={**env, "JAX_PROCESS_ID": str(i)} if processes > 1 else env,
             stdout=subprocess.PIPE,
@@ -80,12 +80,16 @@ def _params(workdir) -> list[np.ndarray]:
 
 
 def test_two_processes_train_the_run_of_one(tmp_path):
-    one = _launch(tmp_path / "one", processes=1, devices=1)
-    two = _launch(tmp_path / "two", processes=2, devices=-1)
+    """20 steps on two processes, stopped, resumed on two processes to 30 (each restores
+    the checkpoint onto its own device of the mesh): the 1-process run of 30 steps."""
+    one = _launch(tmp_path / "one", processes=1, devices=1, steps=30)
+    _launch(tmp_path / "two", processes=2, devices=-1, steps=20)
+    two = _launch(tmp_path / "two", processes=2, devices=-1, steps=30)
     assert [o["process"] for o in two] == [0, 1]
     assert all(o["count"] == 2 and o["devices"] == 2 for o in two)  # a mesh over both hosts
     metrics_one, metrics_two = read_metrics(tmp_path / "one"), read_metrics(tmp_path / "two")
-    assert [r["step"] for r in metrics_two] == [r["step"] for r in metrics_one]  # one writer
+    assert [r["step"] for r in metrics_two] == [10, 20, 30]  # one writer, resumed at 20
+    assert [r["step"] for r in metrics_one] == [10, 20, 30]
     np.testing.assert_allclose(
         [r["loss"] for r in metrics_two], [r["loss"] for r in metrics_one], rtol=1e-5
     )

@@ -86,13 +86,13 @@ def _first_words(error: Exception, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _restore_target(leaf) -> jax.ShapeDtypeStruct:
-    """Where a leaf is restored: the template's own sharding, or this process's first
-    device. A checkpoint saved from a mesh of 8 devices then restores on one (orbax would
-    otherwise ask for the saved topology)."""
-    sharding = getattr(leaf, "sharding", None)
+def _restore_target(leaf, sharding=None) -> jax.ShapeDtypeStruct:
+    """Where a leaf is restored: `sharding` (the run's, when given), the template's own, or
+    this process's first device. A checkpoint saved from a mesh of 8 devices then restores
+    on one (orbax would otherwise ask for the saved topology)."""
+    sharding = sharding or getattr(leaf, "sharding", None)
     if sharding is None:
-        sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+        sharding = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
     return jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=sharding)
 
 
@@ -108,8 +108,11 @@ def latest_step(workdir: str) -> int | None:
 class Checkpointer:
     """`read_only=True` (evaluation) never creates or changes anything in the workdir."""
 
-    def __init__(self, workdir: str, max_to_keep: int = 2, read_only: bool = False):
+    def __init__(self, workdir: str, max_to_keep: int = 2, read_only: bool = False, sharding=None):
+        """`sharding`: where every restored leaf goes (a run's replicated mesh sharding: a
+        multi-host run restores straight onto every host's devices); None: the template's."""
         self.workdir = os.path.abspath(workdir)
+        self.sharding = sharding
         self.directory = os.path.join(self.workdir, "checkpoints")
         self.read_only = read_only
         if read_only and not os.path.isdir(self.directory):
@@ -159,7 +162,7 @@ class Checkpointer:
     def restore(self, template, step: int | None = None):
         """Restore into the structure (and dtypes/shapes) of `template`; latest by default."""
         step = self.latest_step() if step is None else step
-        abstract = jax.tree.map(_restore_target, template)
+        abstract = jax.tree.map(lambda leaf: _restore_target(leaf, self.sharding), template)
         return self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
 
     def restore_newest(self, template) -> tuple[int, object]:

@@ -28,7 +28,15 @@ def make_mesh(config) -> Mesh:
     available = jax.devices()
     wanted = config.parallel.data
     count = len(available) if wanted == -1 else wanted
-    if wanted == -1:  # all devices that divide the batch evenly
+    if jax.process_count() > 1:  # every host's devices, or some hosts would hold nothing
+        if count != len(available) or config.data.batch_size % count:
+            raise ConfigError(
+                f"config.parallel.data={wanted!r} with data.batch_size="
+                f"{config.data.batch_size} is invalid for {jax.process_count()} processes: a "
+                f"multi-host run uses all {len(available)} devices (parallel.data=-1) and a "
+                f"batch size that is a multiple of {len(available)}"
+            )
+    elif wanted == -1:  # all devices that divide the batch evenly
         count = max(d for d in range(1, count + 1) if config.data.batch_size % d == 0)
         if count < len(available):
             print(

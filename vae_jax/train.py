@@ -25,7 +25,7 @@ from vae_jax.distributed import is_writer
 from vae_jax.errors import Interrupted, NonFiniteLossError
 from vae_jax.files import append_line, write_text_atomic
 from vae_jax.hyper import hyper_from_config
-from vae_jax.mesh import make_mesh, replicate
+from vae_jax.mesh import make_mesh, replicate, replicated
 from vae_jax.model import full_state
 from vae_jax.progress import Timings, format_seconds
 from vae_jax.state import eval_graphdef, make_spec, setup
@@ -121,7 +121,9 @@ def _train(config, workdir, dataset, make_validate, timings):
         checked_step=make_step(check_state=True) if guard == "cond" else None,
     )
 
-    ckpt = checkpoint.Checkpointer(workdir, config.train.keep_checkpoints)
+    ckpt = checkpoint.Checkpointer(
+        workdir, config.train.keep_checkpoints, sharding=replicated(mesh)
+    )
     try:
         metrics_path = os.path.join(workdir, "metrics.jsonl")
         newest = ckpt.latest_step()
