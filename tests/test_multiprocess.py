@@ -101,3 +101,18 @@ def test_two_processes_train_the_run_of_one(tmp_path):
     summary = json.loads((tmp_path / "two" / "summary.json").read_text())
     assert summary["test_elbo_nats"] == two[0]["elbo"]
     assert not list((tmp_path / "two").glob("*.tmp"))
+
+
+def test_which_launchers_ask_for_several_processes():
+    from vae_jax.distributed import requested
+
+    assert requested({}) is None
+    assert requested({"JAX_COORDINATOR_ADDRESS": "h:1"}) == "explicit"
+    step = {"SLURM_JOB_ID": "7", "SLURM_STEP_ID": "0", "SLURM_STEP_NUM_TASKS": "8"}
+    assert requested(step) == "slurm"
+    # a batch script's own step, or a one-task srun, in an allocation of several tasks
+    assert requested({"SLURM_JOB_ID": "7", "SLURM_NTASKS": "8"}) is None
+    assert requested({**step, "SLURM_STEP_NUM_TASKS": "1"}) is None
+    assert requested({"TPU_WORKER_HOSTNAMES": "a,b"}) == "tpu"
+    assert requested({"TPU_WORKER_HOSTNAMES": "a"}) is None  # a single-host TPU VM
+    assert requested({**step, "VAE_JAX_DISTRIBUTED": "0"}) is None  # independent runs

@@ -228,11 +228,15 @@ def test_the_sweep_command_writes_members_and_the_table(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     table = (tmp_path / "sweep.md").read_text()
     assert table.startswith("| beta | test ELBO | log p(x) |") and "| 4.0 |" in table
+    lines = table.splitlines()  # a GFM table: as many cells in the header as in the rule
+    assert lines[0].replace("\\|", "").count("|") == lines[1].count("|")
     summary = json.loads((tmp_path / "sweep.json").read_text())
     assert [r["hyper.beta"] for r in summary["members"]] == [0.5, 4.0]
     for name in ("beta=0.5", "beta=4.0"):
         for f in ("config.json", "metrics.jsonl", "summary.json", "eval.json", "report.html"):
             assert (tmp_path / name / f).exists(), (name, f)
+        summary_of_member = json.loads((tmp_path / name / "summary.json").read_text())
+        assert "timings" not in summary_of_member  # the sweep's, in sweep.json only
     for name in ("rate_distortion.png", "kl_per_dim.png", "sweep_report.html"):
         assert (tmp_path / name).stat().st_size > 1000, name
     report = (tmp_path / "sweep_report.html").read_text()

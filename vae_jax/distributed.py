@@ -13,11 +13,13 @@ replicated arrays once.
 What asks for it, in this order:
 - JAX_COORDINATOR_ADDRESS=host:port with JAX_NUM_PROCESSES and JAX_PROCESS_ID: an explicit
   launch (any cluster; the tests use localhost);
-- SLURM: SLURM_JOB_ID with SLURM_NTASKS > 1 (`srun`, one task per node or per GPU);
+- SLURM: a job step (`srun`) of more than one task, SLURM_STEP_NUM_TASKS > 1; a batch
+  script's own step is one task, whatever the allocation's --ntasks;
 - a Cloud TPU pod slice: TPU_WORKER_HOSTNAMES naming more than one host
   (`gcloud compute tpus tpu-vm ssh ... --worker=all --command=...`).
 JAX's initialize() finds the coordinator of a SLURM job or a TPU slice itself. On CPUs the
-processes' collectives go through gloo.
+processes' collectives go through gloo. VAE_JAX_DISTRIBUTED=0 turns the detection off
+(independent runs launched side by side, e.g. `srun -n 4` with one seed per task).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from __future__ import annotations
 import os
 
 import jax
+import numpy as np
+from jax.experimental import multihost_utils
 
 from vae_jax.errors import ConfigError
 
@@ -33,9 +37,12 @@ _STATE = {"initialized": False, "process": 0}
 
 def requested(env=os.environ) -> str | None:
     """Which launcher asks for several processes ("explicit", "slurm", "tpu"), or None."""
+    if env.get("VAE_JAX_DISTRIBUTED", "1") == "0":
+        return None
     if env.get("JAX_COORDINATOR_ADDRESS"):
         return "explicit"
-    if env.get("SLURM_JOB_ID") and int(env.get("SLURM_NTASKS", "1") or 1) > 1:
+    step_tasks = env.get("SLURM_STEP_NUM_TASKS", "1")
+    if env.get("SLURM_STEP_ID") and step_tasks.isdigit() and int(step_tasks) > 1:
         return "slurm"
     if len([h for h in env.get("TPU_WORKER_HOSTNAMES", "").split(",") if h.strip()]) > 1:
         return "tpu"
@@ -78,13 +85,32 @@ def initialize(env=os.environ) -> None:
 
 
 def is_writer() -> bool:
-    """Whether this process writes files: process 0, or the only one. Starts no backend."""
-    return _STATE["process"] == 0
+    """Whether this process writes files: process 0, or the only one. Starts no backend;
+    once one runs, JAX's own process index decides (a runtime that joined the hosts
+    without `initialize` here, e.g. a TPU slice started otherwise, is covered too)."""
+    if _STATE["initialized"]:
+        return _STATE["process"] == 0
+    try:
+        from jax._src import xla_bridge  # noqa: PLC0415  (no public "has it started?")
+
+        started = xla_bridge.backends_are_initialized()
+    except (ImportError, AttributeError):
+        started = False
+    return not started or jax.process_index() == 0
+
+
+def any_process(flag: bool) -> bool:
+    """Whether `flag` holds on any process (every process must call this at the same
+    point): a decision that changes which collectives run next, such as stopping on a
+    signal that reached some hosts only, is then the same on all of them."""
+    if not _STATE["initialized"] or jax.process_count() == 1:
+        return flag
+    return bool(multihost_utils.process_allgather(np.int32(flag)).max())
 
 
 def refuse_many(what: str) -> None:
     """ConfigError when this run has several processes and `what` runs on one host only."""
-    if _STATE["initialized"] and jax.process_count() > 1:
+    if jax.process_count() > 1:
         raise ConfigError(
             f"{what} runs on one host; it was launched as {jax.process_count()} processes "
             "(JAX_COORDINATOR_ADDRESS, SLURM or a TPU pod slice): launch it as one process"

@@ -21,7 +21,7 @@ from vae_jax import checkpoint, config_check, platform, resume
 from vae_jax import workdir as workdirs
 from vae_jax.cpu_tuning import cpu_compiler_options
 from vae_jax.data import batch_indices
-from vae_jax.distributed import is_writer
+from vae_jax.distributed import any_process, is_writer
 from vae_jax.errors import Interrupted, NonFiniteLossError
 from vae_jax.files import append_line, write_text_atomic
 from vae_jax.hyper import hyper_from_config
@@ -282,7 +282,7 @@ class _Loop:
                     f"checkpoint: {where}. Fix: lower "
                     "train.learning_rate, set train.grad_clip_norm, or check the data."
                 )
-            stopping = stop is not None and stop.signum is not None
+            stopping = any_process(stop is not None and stop.signum is not None)
             crossed = tc.eval_every and step // tc.eval_every > first // tc.eval_every
             if validate is not None and (crossed or step == tc.num_steps) and not stopping:
                 with timings.phase("validation ELBO"):
@@ -298,7 +298,7 @@ class _Loop:
             append_line(metrics_path, record)
             eta = elapsed / max(step - done_at_t0, 1) * (tc.num_steps - step)
             print(_progress_line(step, tc.num_steps, metrics, progress, rate, eta), flush=True)
-            stopping = stop is not None and stop.signum is not None
+            stopping = any_process(stop is not None and stop.signum is not None)
             if step % tc.checkpoint_every == 0 or step == tc.num_steps or stopping:
                 with timings.phase("checkpoints"):
                     ckpt.save(step, state)
@@ -306,10 +306,11 @@ class _Loop:
                 if after_first_save:
                     after_first_save()
                     after_first_save = None
-            if stopping:
+            if stopping:  # a signal here, or on another process of a multi-host run
+                signum = stop.signum or signal.SIGTERM
                 raise Interrupted(
-                    stop.signum,
-                    f"stopped by {signal.Signals(stop.signum).name} at step {step}; checkpoint "
+                    signum,
+                    f"stopped by {signal.Signals(signum).name} at step {step}; checkpoint "
                     f"saved in {ckpt.directory}. Run the same command again to resume",
                 )
         return state

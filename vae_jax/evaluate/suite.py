@@ -199,7 +199,10 @@ def _log_likelihood_arrays(config, dataset, graphdef, state, num_samples, keys=N
     """Per-example log p(x) and ELBO on eval.loglik_examples test examples ([M, N] each
     for Members, with `keys` {"loglik": [M], "elbo": [M]})."""
     test_x = _limit(dataset.test_x, config.eval.loglik_examples)
-    chunk = min(platform.loglik_chunk(config), num_samples)
+    # M members in one program hold M times a chunk's activations: the chunk shrinks with
+    # them (it sets the memory and speed, never the numbers).
+    members = 1 if keys is None else len(keys["loglik"])
+    chunk = max(1, min(platform.loglik_chunk(config), num_samples) // members)
     values = dataset_log_likelihood(
         graphdef,
         state,
