@@ -91,6 +91,13 @@ class VAE(nnx.Module):
     def log_prior(self, z) -> jax.Array:
         return self.prior.log_prob(z, encoder=self.encoder)
 
+    def log_prior_fn(self):
+        """log p(z) as a function of z, with whatever the prior computes from the model
+        done once: a prior with `bind(encoder)` (the VampPrior: its pseudo-inputs'
+        posteriors) returns it; otherwise model.log_prior. For loops over many z."""
+        bind = getattr(self.prior, "bind", None)
+        return bind(self.encoder) if bind is not None else self.log_prior
+
     def kl(self, q, z) -> jax.Array:
         """D_KL(q(z|x) || p(z)): closed form where the prior has one (broadcast to z's
         leading sample axes), else the Monte Carlo estimate log q(z) − log p(z). [..., B]"""

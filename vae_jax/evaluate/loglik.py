@@ -28,20 +28,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from vae_jax.apply import apply_batches, batch_fn
+from vae_jax.objectives.weights import log_weights
 
 # The fastest chunk (or tied for fastest) for the 784-512-256-20 MLP VAE at K = 5000 and 100
 # images per batch on a 2-core CPU, with and without vae_jax.cpu_tuning; chunks of 25-250 are
 # within ~15%, 500 and more are slower. Memory per batch is about 3 · batch · chunk · 784
 # floats (~50 MB here).
 DEFAULT_CHUNK_SIZE = 50
-
-
-def _log_weights(model, q, x: jax.Array, key: jax.Array, first, n: int) -> jax.Array:
-    """log p(x|z) + log p(z) − log q(z|x) for samples first .. first + n − 1 of q(z|x),
-    sample k drawn with fold_in(key, k). [n, B]"""
-    keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, first + jnp.arange(n))
-    z = jax.vmap(lambda k: model.sample_latent(q, k))(keys)  # [n, B, D] (a pytree for trees)
-    return model.log_px(x, z) + model.log_prior(z) - model.log_posterior(q, z)
 
 
 def _accumulate(carry, log_w):
@@ -67,16 +60,17 @@ def importance_log_likelihood(
     chunk_size = min(chunk_size, num_samples)
     num_chunks, remainder = divmod(num_samples, chunk_size)
     q = model.posterior(x)  # DiagGaussian [B, D]
+    log_prior = model.log_prior_fn()  # once per batch, not per chunk (VampPrior's encoding)
     batch = x.shape[0]
     init = (jnp.full((batch,), -jnp.inf, jnp.float32), jnp.zeros((batch,), jnp.float32))
 
     def body(carry, i):
-        log_w = _log_weights(model, q, x, key, i * chunk_size, chunk_size)
+        log_w = log_weights(model, q, x, key, i * chunk_size, chunk_size, log_prior)
         return _accumulate(carry, log_w), None
 
     carry, _ = jax.lax.scan(body, init, jnp.arange(num_chunks))
     if remainder:
-        last = _log_weights(model, q, x, key, num_chunks * chunk_size, remainder)
+        last = log_weights(model, q, x, key, num_chunks * chunk_size, remainder, log_prior)
         carry = _accumulate(carry, last)
     m, s = carry
     return m + jnp.log(s) - math.log(num_samples)
