@@ -85,15 +85,18 @@ mesh = make_mesh(config)
 step = make_train_step(graphdef, objective, tx, mesh=mesh)
 batch = replicate(mesh, {"image": jnp.zeros((16, 28, 28, 1), jnp.uint8)})
 text = jax.jit(step).lower(replicate(mesh, state), batch, key, Hyper()).compile().as_text()
-print(text.count("all-reduce"))
+print(text.count("all-reduce"), "[2,28,28,1]" in text)
 """
 
 
 def test_the_sharded_step_reduces_gradients_across_devices():
-    """The batch really is split: the compiled 8-device step all-reduces (the gradient and
+    """The batch really is split: each device's program holds 2 of the 16 rows (a
+    replicated step would hold all 16), and the 8-device step all-reduces (the gradient and
     the batch means); the 1-device step has nothing to reduce."""
-    counts = [int(_on_8_devices(HLO_SCRIPT, devices)) for devices in (1, 8)]
-    assert counts[0] == 0 and counts[1] > 0, counts
+    out = [_on_8_devices(HLO_SCRIPT, devices).split() for devices in (1, 8)]
+    (one, one_split), (eight, eight_split) = out
+    assert int(one) == 0 and int(eight) > 0, out
+    assert eight_split == "True" and one_split == "False", out
 
 
 def test_bad_device_counts_are_refused():

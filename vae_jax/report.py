@@ -45,6 +45,7 @@ LABELS = {
     "test_elbo_stderr": ("Test ELBO, standard error over examples", "nats"),
     "test_log_px_nats": ("Reconstruction term E_q[log p(x|z)]", "nats/example"),
     "test_kl_nats": ("KL(q(z|x) ‖ p(z))", "nats/example"),
+    "kl_estimate": ("How the KL is computed", ""),
     "test_bits_per_dim": ("Bits per dimension (−ELBO / D ln 2)", "bits"),
     "num_test_examples": ("Test examples", ""),
     "elbo_samples": ("Samples of z per example (L)", ""),

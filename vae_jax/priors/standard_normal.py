@@ -71,4 +71,4 @@ def make(section, spec: Spec) -> StandardNormal:
     return StandardNormal(spec.latent_dim)
 
 
-COMPONENT = Component(make, traits=frozenset({"temperature"}))
+COMPONENT = Component(make, traits=frozenset({"temperature", "analytic_kl"}))

@@ -22,6 +22,7 @@ import numpy as np
 
 from vae_jax import checkpoint, config_check, resume
 from vae_jax.data import batch_indices
+from vae_jax.distributed import is_writer
 from vae_jax.errors import ConfigError, Interrupted
 from vae_jax.experiment import make_validator
 from vae_jax.files import append_line, write_json_atomic, write_text_atomic
@@ -262,22 +263,28 @@ class _SweepLoop:
             skipped = int(stacked.nonfinite_steps[i])
             if skipped / max(step, 1) > tc.max_nonfinite_fraction:
                 failed[i] = f"{skipped} of {step} steps were skipped as non-finite"
-                write_failed(self.dirs[i], failed[i])
+                write_failed(self.dirs[i], failed[i], kind="skipped")
+            elif is_writer() and os.path.exists(os.path.join(self.dirs[i], FAILED)):
+                os.remove(os.path.join(self.dirs[i], FAILED))  # an earlier run's "skipped"
         return stacked, failed
 
 
 FAILED = "failed.json"
 
 
-def write_failed(workdir: str, reason: str) -> None:
-    """Mark a member as failed (frozen): its checkpoints keep advancing in step, so that
-    every member has every step, but hold its last finite state; this file says so."""
-    write_json_atomic(os.path.join(workdir, FAILED), {"failed": reason})
+def write_failed(workdir: str, reason: str, kind: str = "frozen") -> None:
+    """Mark a member as failed. kind "frozen": its checkpoints keep advancing in step, so
+    that every member has every step, but hold its last finite state, and a rerun keeps it
+    frozen. kind "skipped": it trained to the end but skipped too many non-finite steps; a
+    rerun (with more steps) trains it on."""
+    write_json_atomic(os.path.join(workdir, FAILED), {"failed": reason, "kind": kind})
 
 
 def read_failed(workdir: str) -> str | None:
+    """Why the member is frozen, or None (not failed, or failed without being frozen)."""
     path = os.path.join(workdir, FAILED)
     if not os.path.exists(path):
         return None
     with open(path) as f:
-        return json.load(f)["failed"]
+        record = json.load(f)
+    return record["failed"] if record.get("kind", "frozen") == "frozen" else None
