@@ -10,6 +10,7 @@ import numpy as np
 from vae_jax.components import Spec
 from vae_jax.data import BINARIZATIONS, DATASETS
 from vae_jax.errors import ConfigError, fail
+from vae_jax.hyper import check_hyper
 from vae_jax.likelihoods import LIKELIHOODS
 from vae_jax.nets import NETS
 from vae_jax.objectives import OBJECTIVES
@@ -119,6 +120,7 @@ def validate_config(c) -> None:
         _finite_float(field, c[section][name])
     if not c.hyper.beta >= 0:
         fail("hyper.beta", c.hyper.beta, "must be ≥ 0 (β weights the KL term)")
+    check_hyper(c.hyper, c.objective.name, OBJECTIVES[c.objective.name].traits, c.model.prior)
     if not c.train.learning_rate > 0:
         fail("train.learning_rate", c.train.learning_rate, "must be > 0")
     if not c.train.grad_clip_norm >= 0:
@@ -147,8 +149,8 @@ def validate_config(c) -> None:
 
 def validate_for_data(c, spec: Spec, binary_inputs: bool = True, num_test: int | None = None):
     """Checks that need the loaded data set: batch size, test-set size, a Bernoulli
-    likelihood only on binary inputs, and each part's own data checks (e.g. the conv net's
-    image sizes)."""
+    likelihood only on binary inputs, an 8-bit one only on grey inputs, and each part's own
+    data checks (e.g. the conv net's image sizes)."""
     num_train = spec.num_train
     if num_test is not None and num_test < 2:
         raise ConfigError(
@@ -163,6 +165,19 @@ def validate_for_data(c, spec: Spec, binary_inputs: bool = True, num_test: int |
             "(--config.data.binarize=dynamic), or use the continuous Bernoulli "
             "(--config.model.likelihood=continuous_bernoulli); to train on it anyway, as "
             "pytorch/examples does, set --config.model.allow_unnormalized=True"
+        )
+    if "discrete_8bit" in LIKELIHOODS[c.model.likelihood].traits and binary_inputs:
+        made_binary = (
+            f"data.binarize='{c.data.binarize}' makes"
+            if c.data.binarize != "none"
+            else f"{c.data.name} has"
+        )
+        raise ConfigError(
+            f"config.model.likelihood='{c.model.likelihood}' models 8-bit pixels (256 levels), "
+            f"but {made_binary} binary pixels, where its bits/dim would not be comparable with "
+            "a binary model's. Fixes: keep the grey levels (--config.data.binarize=none, on an "
+            "8-bit data set such as mnist or fashion_mnist), or use "
+            "--config.model.likelihood=bernoulli for binary data"
         )
     if c.data.batch_size > num_train:
         fail(

@@ -57,8 +57,18 @@ def base_config() -> ml_collections.ConfigDict:
     for name, component in OBJECTIVES.items():
         c.objective[name] = component.defaults()
 
+    # Swept hyper-parameters, traced in the step (vae_jax/hyper.py: the same defaults). An
+    # objective refuses a field it does not read set off its default (hyper.check_hyper).
     c.hyper = ml_collections.ConfigDict()
     c.hyper.beta = 1.0
+    c.hyper.free_bits = 0.0  # nats per latent dimension the KL does not penalise; 0 = off
+    c.hyper.info_alpha = 0.0  # infovae: α, the KL's weight is 1 − α
+    c.hyper.mmd_lambda = 1000.0  # infovae: λ, the MMD's weight is α + λ − 1
+    c.hyper.tc_alpha = 1.0  # beta_tcvae: weight of the index-code mutual information
+    c.hyper.tc_beta = 1.0  # beta_tcvae: weight of the total correlation
+    c.hyper.tc_gamma = 1.0  # beta_tcvae: weight of the dimension-wise KL
+    c.hyper.capacity_gamma = 1000.0  # annealed: γ in γ·|KL − C|
+    c.hyper.capacity_max = 25.0  # annealed: C_max, nats
 
     c.train = ml_collections.ConfigDict()
     c.train.num_steps = 10_000

@@ -50,7 +50,11 @@ def _limit(x: np.ndarray, n: int) -> np.ndarray:
 
 def likelihood_kind(config, dataset) -> str:
     """What the reported log p(x|z), ELBO and log p(x) are, for this likelihood on this data:
-    - "discrete": a Bernoulli on binary pixels, a log-probability (≤ 0); bits/dim apply;
+    - "discrete": a probability mass, a log-probability (≤ 0); bits/dim apply: a Bernoulli
+      on binary pixels, or a discretized logistic (mixture) on 8-bit pixels (trait
+      "discrete_8bit": 256 levels, bits/dim comparable with the literature's 8-bit ones;
+      config_check refuses binary inputs for it, where its mass on the 254 levels the data
+      never take would make its bits/dim incomparable with a binary model's);
     - "density": a Gaussian (on R^D) or continuous Bernoulli (on [0, 1]^D) on grey data, a
       log-density; its bits/dim are not comparable with a discrete model's;
     - "density_at_discrete_points": such a density evaluated at binary pixels, which is
@@ -58,6 +62,8 @@ def likelihood_kind(config, dataset) -> str:
     - "unnormalized": a Bernoulli on grey data (model.allow_unnormalized), not a
       log-likelihood of anything; no bits/dim."""
     traits = LIKELIHOODS[config.model.likelihood].traits
+    if "discrete_8bit" in traits:  # a pmf on {0, 1/255, …, 1}: every uint8 image is in it
+        return "discrete"
     if "discrete" in traits:
         return "discrete" if dataset.binary_inputs else "unnormalized"
     return "density_at_discrete_points" if dataset.binary_inputs else "density"
@@ -65,7 +71,7 @@ def likelihood_kind(config, dataset) -> str:
 
 def is_normalized(config, dataset) -> bool:
     """Whether the reported log p(x|z) is a log-likelihood of the data as given: a
-    probability of binary pixels, or a density of grey ones."""
+    probability of binary or 8-bit pixels, or a density of grey ones."""
     return likelihood_kind(config, dataset) in ("discrete", "density")
 
 
@@ -120,7 +126,8 @@ def _bits_per_dim_note(kind: str, likelihood: str, dims: int) -> str:
     if kind in LIKELIHOOD_NOTES:
         return "none: " + LIKELIHOOD_NOTES[kind].split(":")[0]
     if kind == "discrete":
-        return f"−ELBO / (D ln 2), D = {dims}: bits/dim of a discrete model of binary pixels"
+        pixels = "8-bit pixels (256 levels)" if "discrete_8bit" in traits else "binary pixels"
+        return f"−ELBO / (D ln 2), D = {dims}: bits/dim of a discrete model of {pixels}"
     support = "R^D" if "real" in traits else "[0, 1]^D" if "unit_interval" in traits else "?"
     return (
         f"−ELBO / (D ln 2), D = {dims}, of a density on {support}: not comparable with the "

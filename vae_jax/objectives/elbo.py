@@ -8,10 +8,14 @@ The KL is analytic when the prior allows it (model.kl), else a Monte Carlo estim
 the same samples. With β = 1 this is the ELBO ≤ log p(x); the reported `elbo` metric is
 always the β = 1 bound, whatever β the loss uses.
 
-KL warm-up (Bowman et al. 2016; Sønderby et al. 2016), a remedy for posterior collapse:
-the KL weight rises linearly from 0 to β over `kl_warmup_steps` steps, or over
-`kl_warmup_epochs` epochs of the N training examples (step · B / N), reading the step and N
-from the objective's Context. When warm-up is on, the weight used is logged as `beta`.
+Two remedies for posterior collapse (objectives/remedies.py, shared with other objectives):
+KL warm-up, the KL weight rising linearly from 0 to β over `kl_warmup_steps` steps or
+`kl_warmup_epochs` epochs (logged as `beta` when on), and free bits, `hyper.free_bits` = λ
+nats per latent dimension (standard-normal prior only):
+
+    loss = −(1/L) Σ_l log p(x | z_l) + β · w(step) · Σ_d max(λ, mean_batch KL_d).
+
+The metrics (`kl`, `elbo`) report the plain KL and ELBO, whatever the remedies do.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ import jax.numpy as jnp
 import ml_collections
 
 from vae_jax.components import Component, Spec
-from vae_jax.errors import ConfigError, check_positive_int, fail
+from vae_jax.errors import check_positive_int
+from vae_jax.objectives import remedies
 from vae_jax.objectives.base import Context, Objective, batch_reduce
 
 
@@ -33,8 +38,7 @@ def elbo_terms(
     diagnostic; it is the KL itself when the prior is standard normal), the layers of a
     tree-shaped latent concatenated in model.latent_layers order."""
     q = model.posterior(x)  # DiagGaussian [B, D], or a pytree of them
-    layers = model.latent_layers(q).values()
-    kl_per_dim = jnp.concatenate([d.kl_per_dim_to_standard_normal() for d in layers], axis=-1)
+    kl_per_dim = remedies.kl_per_dim(model, q)  # [B, D]
     if deterministic:  # the autoencoder: z = μ(x), no KL (not a bound)
         log_px = model.log_px(x, model.posterior_mean(q))
         zero = jnp.zeros_like(log_px)
@@ -50,30 +54,18 @@ def elbo_terms(
     return {"log_px": log_px, "kl": kl, "elbo": log_px - kl, "kl_per_dim": kl_per_dim}
 
 
-def kl_weight(section, ctx: Context) -> jax.Array | float:
-    """β times the warm-up factor min(1, step / steps) and/or min(1, epoch / epochs)."""
-    weight = ctx.hyper.beta
-    if section.kl_warmup_steps:
-        weight = weight * jnp.minimum(1.0, ctx.step / section.kl_warmup_steps)
-    if section.kl_warmup_epochs:
-        weight = weight * jnp.minimum(1.0, ctx.epoch / section.kl_warmup_epochs)
-    return weight
-
-
 def make(section, spec: Spec) -> Objective:
     """Bind the sample count (it sets shapes), the warm-up and the batch reduction."""
     num_samples = int(section.num_samples)
-    warmup = bool(section.kl_warmup_steps or section.kl_warmup_epochs)
-    if section.kl_warmup_epochs and not spec.num_train:
-        raise ConfigError(
-            "config.objective.elbo.kl_warmup_epochs needs the training-set size N, which this "
-            "caller did not give (Spec.num_train); use kl_warmup_steps, or pass N"
-        )
+    warmup = remedies.warmup_on(section)
+    remedies.check_warmup_can_run(section, spec, "objective.elbo")
 
     def loss(model, batch, key: jax.Array, ctx: Context):
+        hyper = ctx.hyper.filled()
         t = elbo_terms(model, batch["x"], key, num_samples)
-        beta = kl_weight(section, ctx)
-        per_example = -(t["log_px"] - beta * t["kl"])  # [B]
+        beta = remedies.warmup(section, ctx, hyper.beta)
+        kl = remedies.kl_term(model, t["kl"], t["kl_per_dim"], hyper.free_bits)  # [B]
+        per_example = -(t["log_px"] - beta * kl)  # [B]
         value = batch_reduce(per_example, spec.reduction)
         metrics = {k: v.mean(axis=0) for k, v in t.items()}  # kl_per_dim stays [D]
         if warmup:
@@ -88,23 +80,15 @@ def make(section, spec: Spec) -> Objective:
 def defaults() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.num_samples = 1  # L, Monte Carlo samples of z per example
-    c.kl_warmup_steps = 0  # > 0: the KL weight rises linearly to β over this many steps
-    c.kl_warmup_epochs = 0.0  # > 0: ... over this many epochs (step · B / N)
+    remedies.add_warmup_fields(c)
     return c
 
 
 def validate(section, spec=None) -> None:
     del spec
     check_positive_int(section, "num_samples", "objective.elbo")
-    check_positive_int(section, "kl_warmup_steps", "objective.elbo", allow_zero=True)
-    if not section.kl_warmup_epochs >= 0:
-        fail("objective.elbo.kl_warmup_epochs", section.kl_warmup_epochs, "must be ≥ 0")
-    if section.kl_warmup_steps and section.kl_warmup_epochs:
-        fail(
-            "objective.elbo.kl_warmup_epochs",
-            section.kl_warmup_epochs,
-            "set either kl_warmup_steps or kl_warmup_epochs, not both",
-        )
+    remedies.validate_warmup(section, "objective.elbo")
 
 
-COMPONENT = Component(make, defaults, validate)
+# The loss reads these Hyper fields (hyper.check_hyper refuses the others set).
+COMPONENT = Component(make, defaults, validate, traits=frozenset({"hyper.beta", "hyper.free_bits"}))
