@@ -43,17 +43,19 @@ def base_config() -> ml_collections.ConfigDict:
     c.model = ml_collections.ConfigDict()
     c.model.net = "mlp"  # mlp | conv
     c.model.latent_dim = 20
-    c.model.likelihood = "bernoulli"  # bernoulli | continuous_bernoulli | gaussian
+    # bernoulli | continuous_bernoulli | gaussian | discretized_logistic(_mixture) (8-bit)
+    c.model.likelihood = "bernoulli"
     # Bernoulli on grey (non-binary) data is refused unless this is set; the summary then
     # labels its numbers "not a log-likelihood" (pytorch/examples' loss, for comparison).
     c.model.allow_unnormalized = False
-    c.model.prior = "standard_normal"
+    c.model.prior = "standard_normal"  # standard_normal | mog | vamp | flow
     for registry in (NETS, LIKELIHOODS, PRIORS):
         for name, component in registry.items():
             c.model[name] = component.defaults()
 
     c.objective = ml_collections.ConfigDict()
-    c.objective.name = "elbo"  # elbo | autoencoder
+    # elbo | iwae | infovae | beta_tcvae | annealed | autoencoder
+    c.objective.name = "elbo"
     for name, component in OBJECTIVES.items():
         c.objective[name] = component.defaults()
 
