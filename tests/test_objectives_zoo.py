@@ -209,6 +209,22 @@ def test_infovae_loss_is_its_formula(alpha, lam):
     np.testing.assert_allclose(summed, B * loss, rtol=1e-5)
 
 
+def test_infovae_mmd_is_of_the_codes_against_prior_draws_and_grows_with_a_shift():
+    """The logged MMD is the kernel MMD of the batch's codes z against prior draws (not of
+    z against itself): recomputed from the same keys, and larger when the encoder's means
+    move 3 away from the prior."""
+    model, x, _, _ = _linear()
+    key, ctx = jax.random.key(4), _ctx()
+    _, m = _objective("infovae").loss(model, {"x": x}, key, ctx)
+    key_z, key_prior = jax.random.split(key)
+    z = model.sample_latent(model.posterior(x), key_z)
+    prior_z = model.prior.sample(key_prior, x.shape[0])
+    np.testing.assert_allclose(m["mmd"], _mmd(z, prior_z, "imq"), rtol=1e-5)
+    shifted, _, _, _ = _linear(loc_shift=3.3)
+    _, m_shifted = _objective("infovae").loss(shifted, {"x": x}, key, ctx)
+    assert float(m_shifted["mmd"]) > 5 * float(m["mmd"]) > 0
+
+
 # β-TCVAE ------------------------------------------------------------------------------
 
 
@@ -284,8 +300,14 @@ def test_beta_tcvae_with_unit_weights_is_the_monte_carlo_elbo():
     np.testing.assert_allclose(
         m["mi"] + m["tc"] + m["dwkl"], (-mc + model.log_px(x, z)).mean(), rtol=1e-4
     )
-    heavier, m6 = objective.loss(model, {"x": x}, key, _ctx(tc_beta=6.0))
-    np.testing.assert_allclose(heavier, loss + 5.0 * m6["tc"], rtol=1e-5)
+    heavier, _ = objective.loss(model, {"x": x}, key, _ctx(tc_beta=6.0))
+    _, tc_mws, _ = _decompose(q, z, N_TRAIN, "mws")  # the loss's estimator (the default)
+    np.testing.assert_allclose(heavier, loss + 5.0 * tc_mws.mean(), rtol=1e-5)
+    # The logged terms are the mss split, whatever the loss's estimator.
+    shown = _decompose(q, z, N_TRAIN, "mss")
+    for name, value in zip(("mi", "tc", "dwkl"), shown, strict=True):
+        np.testing.assert_allclose(m[name], value.mean(), rtol=1e-5, atol=1e-5)
+    assert not np.allclose(m["tc"], tc_mws.mean())
 
     other, x, _, _ = _linear(prior=ShiftedNormal(D))
     with pytest.raises(ConfigError, match="standard_normal"):

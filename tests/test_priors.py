@@ -213,7 +213,7 @@ def test_mog_samples_have_the_mixtures_mean_and_variance():
     mog = _random_mog(2, k=3, seed=2)
     z = np.asarray(jax.jit(mog.sample, static_argnums=1)(jax.random.key(7), 40_000), np.float64)
     pi = scipy.special.softmax(np.asarray(mog.logits[...], np.float64))[:, None]
-    m, s2 = np.asarray(mog.means[...], np.float64), np.exp(2 * np.asarray(mog.log_scales[...]))
+    m, s2 = np.asarray(mog.means[...], np.float64), np.exp(2 * np.asarray(mog.log_scale()))
     mean = (pi * m).sum(0)
     var = (pi * (s2 + m**2)).sum(0) - mean**2
     assert np.all(np.abs(z.mean(0) - mean) < 5 * np.sqrt(var / len(z)))  # 5 standard errors

@@ -101,8 +101,15 @@ def write_figures(config, workdir, dataset, graphdef, params, collapse, baseline
         (
             path("manifold.png"),
             f"The learned manifold (Kingma & Welling 2013, Fig. 4): E[x | z] on a 20×20 grid of "
-            f"prior quantiles z = Φ⁻¹(u) over the two highest-KL dimensions z{d0} (across) and "
-            f"z{d1} (up); the other dimensions are held at the prior mean 0.",
+            f"standard-normal quantiles z = Φ⁻¹(u) over the two highest-KL dimensions z{d0} "
+            f"(across) and z{d1} (up); the other dimensions are held at 0."
+            + (
+                ""
+                if config.model.prior == "standard_normal"
+                else f" The model's prior is {config.model.prior}, not N(0, I): this grid of "
+                "N(0, 1) quantiles is a fixed reference grid, not the prior's quantiles, "
+                "and 0 is not the prior's mean."
+            ),
         )
     )
     labels = dataset.test_y

@@ -22,8 +22,10 @@ Carlo KL of the same draw, whatever the estimator. So with α = β = γ = 1 the 
 negative Monte Carlo ELBO exactly, and only the split between the terms is biased. MWS
 underweights the batch by a factor between M and N: where every posterior is the same
 (a collapsed code, true MI = TC = 0), it reports MI = log N, TC = (D − 1)·log N and DWKL =
-KL − D·log N. The logged `mi`, `tc`, `dwkl` are only read as the true terms with mss
-(whose log q̂ is still biased down by Jensen's inequality, by O(1/M)).
+KL − D·log N. So the logged `mi`, `tc`, `dwkl` are always computed with mss (whose log q̂
+is still biased down by Jensen's inequality, by O(1/M)), whichever estimator the loss uses.
+This mss is the plain unbiased stratified weighting, not the exact weight matrix of Chen
+et al.'s code.
 
 The dimension-wise term needs a factorised log p(z_d): the prior must be standard normal
 (config validation refuses another: trait "prior.standard_normal"; the loss checks the
@@ -113,7 +115,14 @@ def make(section, spec: Spec) -> Objective:
         log_px = model.log_px(x, z)  # [B]
         kl_per_dim = remedies.kl_per_dim(model, q)  # [B, D], the KL itself (standard normal)
         kl = kl_per_dim.sum(axis=-1)  # [B]
-        mi, tc, dwkl = decompose(*_flat(q, z), num_train, estimator)
+        flat = _flat(q, z)
+        mi, tc, dwkl = decompose(*flat, num_train, estimator)
+        # The logged terms are always the mss split: MWS's (the loss's default) are not
+        # the quantities they are named after (MI up to log N above its ceiling, a negative
+        # DWKL on a collapsed code). Same log q tensor; no gradient flows through them.
+        shown = (mi, tc, dwkl)
+        if estimator != "mss" and x.shape[0] >= 2:
+            shown = jax.lax.stop_gradient(decompose(*flat, num_train, "mss"))
         free_bits = remedies.free_bits_kl(kl_per_dim, hyper.free_bits) - kl  # 0 when λ = 0
         terms = hyper.tc_alpha * mi + hyper.tc_beta * tc + hyper.tc_gamma * dwkl + free_bits
         weight = remedies.warmup(section, ctx, 1.0)
@@ -124,9 +133,9 @@ def make(section, spec: Spec) -> Objective:
             "elbo": (log_px - kl).mean(),
             "log_px": log_px.mean(),
             "kl": kl.mean(),
-            "mi": mi.mean(),
-            "tc": tc.mean(),
-            "dwkl": dwkl.mean(),
+            "mi": shown[0].mean(),
+            "tc": shown[1].mean(),
+            "dwkl": shown[2].mean(),
             "kl_per_dim": kl_per_dim.mean(axis=0),
         }
         if warmup:

@@ -6,8 +6,9 @@ inference in variational autoencoders", eq. (6), with D = MMD):
 z ~ q(z|x) one draw per example, α = `hyper.info_alpha`, λ = `hyper.mmd_lambda`. α = 1
 drops the KL (the "MMD-VAE" of Zhao et al.'s tutorial); α = 0, λ = 1 is the ELBO. Defaults
 α = 0, λ = 1000: the ELBO's KL kept and a strong pull of the aggregate posterior q(z)
-towards p(z), the setting Zhao et al. report for their MMD experiments (verify against the
-paper before quoting). Both weights must be ≥ 0 (α ≤ 1, α + λ ≥ 1; hyper.check_hyper).
+towards p(z). Zhao et al. use a large λ for MMD; the exact values of their experiments were
+not checked here, so treat these defaults as ours. Both weights must be ≥ 0 (α ≤ 1,
+α + λ ≥ 1; hyper.check_hyper).
 
 MMD(q(z), p(z)) is estimated on the batch: the B codes z_b against B prior draws
 (model.prior.sample, key split from the step's key), with the biased V-statistic

@@ -51,6 +51,9 @@ def one_layer_latent(latent_dim, name: str) -> int:
     return latent_dim
 
 
+MIN_LOG_SCALE = -7.0  # components no narrower than e^-7 ≈ 0.001
+
+
 class MixtureOfGaussians(nnx.Module):
     """p(z) = Σ_k π_k N(z; m_k, diag s_k²) over a one-layer latent of size D."""
 
@@ -66,6 +69,12 @@ class MixtureOfGaussians(nnx.Module):
     def latent_dim(self) -> int:
         return self._dim
 
+    def log_scale(self) -> jax.Array:
+        """log s_k [K, D], softly floored at MIN_LOG_SCALE (m + softplus(raw − m)): a
+        component cannot shrink to a point, whose density would overflow."""
+        raw = self.log_scales[...]
+        return MIN_LOG_SCALE + jax.nn.softplus(raw - MIN_LOG_SCALE)
+
     def log_weights(self) -> jax.Array:
         """log π [K]: log_softmax of the learned logits, or −log K."""
         if self.logits is None:
@@ -75,7 +84,7 @@ class MixtureOfGaussians(nnx.Module):
     def log_prob(self, z: jax.Array, *, encoder=None) -> jax.Array:
         """log p(z). [..., D] -> [...]"""
         del encoder
-        return diag_mixture_log_prob(z, self.means[...], self.log_scales[...], self.log_weights())
+        return diag_mixture_log_prob(z, self.means[...], self.log_scale(), self.log_weights())
 
     def sample(self, key: jax.Array, num_samples: int, *, encoder=None, temperature=1.0):
         """k ~ Categorical(π), then z ~ N(m_k, diag s_k²). [num_samples, D]"""
@@ -84,7 +93,7 @@ class MixtureOfGaussians(nnx.Module):
         k_comp, k_eps = jax.random.split(key)
         k = jax.random.categorical(k_comp, self.log_weights(), shape=(num_samples,))  # [n]
         eps = jax.random.normal(k_eps, (num_samples, self._dim), jnp.float32)
-        return self.means[...][k] + jnp.exp(self.log_scales[...][k]) * eps
+        return self.means[...][k] + jnp.exp(self.log_scale()[k]) * eps
 
     def describe_temperature(self, temperature: float) -> str:
         _refuse_temperature(temperature)
