@@ -87,11 +87,14 @@ def cpu_tuning(config) -> bool:
     return _switch(config.train.cpu_tuning, auto=_conv_on_cpu(config))
 
 
-def loglik_chunk(config) -> int:
-    """eval.loglik_chunk resolved: 0 is 50 on the CPU and 1000 on an accelerator."""
+def loglik_chunk(config, num_params: int = 1) -> int:
+    """eval.loglik_chunk resolved: 0 is 50 on the CPU and 1000 / num_params on an
+    accelerator, where the decoder's output for a chunk (chunk · batch · pixels ·
+    num_params floats: 0.3 GB for a Bernoulli at batch 100) sets the memory; a mixture
+    likelihood's 15 parameters per pixel would need 4.7 GB at 1000."""
     if config.eval.loglik_chunk:
         return int(config.eval.loglik_chunk)
-    return 50 if jax.default_backend() == "cpu" else 1000
+    return 50 if jax.default_backend() == "cpu" else max(1, 1000 // num_params)
 
 
 def guard() -> str:

@@ -48,6 +48,13 @@ def _limit(x: np.ndarray, n: int) -> np.ndarray:
     return x[:n] if n else x
 
 
+def _loglik_chunk(config, dataset) -> int:
+    """platform.loglik_chunk for this config's likelihood (its parameters per pixel)."""
+    lik = config.model.likelihood
+    spec = make_spec(config, dataset.shape, len(dataset.train_x), jax.random.key(0))
+    return platform.loglik_chunk(config, LIKELIHOODS[lik].make(config.model[lik], spec).num_params)
+
+
 def likelihood_kind(config, dataset) -> str:
     """What the reported log p(x|z), ELBO and log p(x) are, for this likelihood on this data:
     - "discrete": a probability mass, a log-probability (≤ 0); bits/dim apply: a Bernoulli
@@ -116,7 +123,7 @@ def run_info(config, dataset, step: int | None = None) -> dict:
         "batch_size": config.data.batch_size,
         "seed": config.seed,
         "platform": platform.info(),
-        "execution": platform.execution(config),
+        "execution": {**platform.execution(config), "loglik_chunk": _loglik_chunk(config, dataset)},
         "normalized_likelihood": is_normalized(config, dataset),
     }
 
@@ -219,7 +226,7 @@ def _log_likelihood_arrays(config, dataset, graphdef, state, num_samples, keys=N
     # M members in one program hold M times a chunk's activations: the chunk shrinks with
     # them (it sets the memory and speed, never the numbers).
     members = 1 if keys is None else len(keys["loglik"])
-    chunk = max(1, min(platform.loglik_chunk(config), num_samples) // members)
+    chunk = max(1, min(_loglik_chunk(config, dataset), num_samples) // members)
     values = dataset_log_likelihood(
         graphdef,
         state,
