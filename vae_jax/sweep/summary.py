@@ -31,6 +31,7 @@ def member_row(member: dict, results: dict | None) -> dict:
         test_elbo_stderr=e["test_elbo_stderr"],
         test_log_px_nats=e["test_log_px_nats"],
         test_kl_nats=e["test_kl_nats"],
+        kl_estimate=e.get("kl_estimate"),
     )
     if "log_likelihood" in results:
         ll = results["log_likelihood"]
@@ -84,6 +85,14 @@ def notes(rows: list[dict]) -> list[str]:
         out.append(
             f"log p(x): importance sampled, K = {r['num_importance_samples']}, on the first "
             f"{r['num_loglik_examples']} test images."
+        )
+    estimates = {m["kl_estimate"] for m in measured if m.get("kl_estimate")}
+    if len(estimates) > 1:  # e.g. a sweep over priors: some KLs closed form, some sampled
+        by = {}
+        for m in measured:
+            by.setdefault(m.get("kl_estimate"), []).append(m["member"])
+        out.append(
+            "KL: " + "; ".join(f"{how} for {', '.join(names)}" for how, names in by.items()) + "."
         )
     if any(m.get("mi_saturated") for m in rows):
         out.append(
