@@ -6,7 +6,9 @@ standard 8-bit ones. Default MLP VAE, 10k steps, batch 128.
     python -m vae_jax.main --config=experiments/configs/fashion_mnist_8bit.py \
         --workdir=runs/fmnist_8bit
 
-The number it gave is in the README ("The model zoo"). Arguments: `:runlocal`,
+It gave a test ELBO of −1922.35 nats/example (3.54 bits/dim) and log p(x) ≈ −1886.03
+(3.47 bits/dim; K = 1000, first 1000 test images), seed 0, 10k steps.
+README: "The model zoo". Arguments: `:runlocal`,
 `:mixture=5` (a mixture of 5 discretized logistics per pixel; about 6× slower on a CPU).
 """
 

@@ -5,7 +5,9 @@ on the default MLP VAE and binarized Fashion-MNIST.
     python -m vae_jax.main --config=experiments/configs/fashion_mnist_annealed.py \
         --workdir=runs/annealed
 
-The number it gave is in the README ("The model zoo"). Arguments: `:runlocal`,
+It gave a test ELBO of −324.71 nats/example (KL 24.15) and log p(x) ≈ −310.19 (K = 1000,
+first 1000 test images), seed 0: the KL is held at C, the reconstruction suffers at γ = 1000.
+README: "The model zoo". Arguments: `:runlocal`,
 `:cmax=25`, `:gamma=1000`.
 """
 

@@ -5,7 +5,9 @@ VAE and binarized Fashion-MNIST (10k steps). The disentanglement issue uses it o
     python -m vae_jax.main --config=experiments/configs/fashion_mnist_beta_tcvae.py \
         --workdir=runs/beta_tcvae
 
-The number it gave is in the README ("The model zoo"). Arguments: `:runlocal`, `:tc=4`.
+It gave a test ELBO of −247.74 nats/example and log p(x) ≈ −242.23 (K = 1000, first 1000
+test images), seed 0, with 16 of 20 dimensions inactive.
+README: "The model zoo". Arguments: `:runlocal`, `:tc=4`.
 """
 
 from vae_jax.config_lib import apply_runlocal, base_config, parse_arg

@@ -4,7 +4,9 @@
     python -m vae_jax.main --config=experiments/configs/fashion_mnist_infovae.py \
         --workdir=runs/infovae
 
-The number it gave is in the README ("The model zoo"). Arguments: `:runlocal`,
+It gave a test ELBO of −242.14 nats/example and log p(x) ≈ −238.65 (K = 1000, first 1000
+test images), seed 0.
+README: "The model zoo". Arguments: `:runlocal`,
 `:alpha=0`, `:lam=1000`.
 """
 

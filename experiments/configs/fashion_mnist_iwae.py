@@ -4,7 +4,9 @@ K = 5 importance-weighted bound instead of the ELBO (10k steps, batch 128).
     python -m vae_jax.main --config=experiments/configs/fashion_mnist_iwae.py \
         --workdir=runs/iwae
 
-The number it gave is in the README ("The model zoo"). Arguments: `:runlocal`, `:k=5`.
+It gave a test ELBO of −239.86 nats/example and log p(x) ≈ −232.64 (K = 1000, first 1000
+test images), seed 0 (the ELBO-trained default: −237.8 and −234.0).
+README: "The model zoo". Arguments: `:runlocal`, `:k=5`.
 """
 
 from vae_jax.config_lib import apply_runlocal, base_config, parse_arg

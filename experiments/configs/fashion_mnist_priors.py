@@ -8,8 +8,9 @@ prior, since the priors' parameters differ in shape):
         --workdir=runs/priors
 
 One prior alone: `python -m vae_jax.main --config=experiments/configs/fashion_mnist_priors.py
---workdir=runs/vamp --config.model.prior=vamp`. The numbers it gave are in the README
-("The model zoo"). Arguments: `:runlocal`.
+--workdir=runs/vamp --config.model.prior=vamp`. It gave test log p(x) (K = 5000, first
+1000 test images, seed 0): standard normal −233.68, MoG −232.73, VampPrior −231.71, flow
+−232.02 (README: "The model zoo"). Arguments: `:runlocal`.
 """
 
 from vae_jax.config_lib import apply_runlocal, base_config, parse_arg
