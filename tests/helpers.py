@@ -6,6 +6,7 @@ import gzip
 import json
 import os
 import struct
+import sys
 
 import jax
 import numpy as np
@@ -72,3 +73,18 @@ def write_idx(path: str, array: np.ndarray, compress: bool = False) -> str:
     with open(path, "wb") as f:
         f.write(gzip.compress(data) if compress else data)
     return path
+
+
+RUNLOCAL = "experiments/configs/fashion_mnist_mlp.py:runlocal"
+
+
+def main_command(workdir, flags: dict, config: str = RUNLOCAL) -> list[str]:
+    """`python -m vae_jax.main --config=CONFIG --workdir=WORKDIR --config.K=V ...`."""
+    return [
+        sys.executable,
+        "-m",
+        "vae_jax.main",
+        f"--config={config}",
+        f"--workdir={workdir}",
+        *(f"--config.{k}={v}" for k, v in flags.items()),
+    ]

@@ -8,14 +8,13 @@ import json
 import os
 import pathlib
 import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from tests.helpers import read_metrics, tiny_config
+from tests.helpers import main_command, read_metrics, tiny_config
 from vae_jax.data import load_dataset
 from vae_jax.data.transforms import to_unit_interval
 from vae_jax.errors import ConfigError
@@ -235,14 +234,7 @@ def _cli(likelihood: str, workdir) -> subprocess.Popen:
         "eval.autoencoder_steps": 0,
         "eval.max_examples": 64,
     }
-    command = [
-        sys.executable,
-        "-m",
-        "vae_jax.main",
-        "--config=experiments/configs/fashion_mnist_mlp.py:runlocal",
-        f"--workdir={workdir}",
-        *(f"--config.{k}={v}" for k, v in flags.items()),
-    ]
+    command = main_command(workdir, flags)
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
     return subprocess.Popen(
         command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True

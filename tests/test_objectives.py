@@ -4,11 +4,11 @@ the step, the batch size and the training-set size N, both through the CLI."""
 import json
 import os
 import subprocess
-import sys
 
 import numpy as np
 import pytest
 
+from tests.helpers import main_command
 from vae_jax.config_lib import apply_runlocal, base_config
 from vae_jax.data import load_dataset
 
@@ -17,17 +17,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def _train(tmp_path, *overrides):
     workdir = tmp_path / "run"
-    command = [
-        sys.executable,
-        "-m",
-        "vae_jax.main",
-        "--config=experiments/configs/fashion_mnist_mlp.py:runlocal",
-        f"--workdir={workdir}",
-        "--config.data.name=synthetic",
-        "--config.eval.diagnostics=False",
-        "--config.eval.autoencoder_steps=0",
-        *overrides,
-    ]
+    quick = {"data.name": "synthetic", "eval.diagnostics": False, "eval.autoencoder_steps": 0}
+    command = [*main_command(workdir, quick), *overrides]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     with open(workdir / "metrics.jsonl") as f:

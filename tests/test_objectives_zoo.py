@@ -7,7 +7,6 @@ import json
 import math
 import os
 import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -17,7 +16,7 @@ import scipy.special
 import scipy.stats
 from flax import nnx
 
-from tests.helpers import tiny_config
+from tests.helpers import main_command, tiny_config
 from tests.test_linear_gaussian import B, D, P, _exact_elbo, _exact_log_px, _model, _problem
 from vae_jax.components import Spec
 from vae_jax.config_check import validate_config
@@ -493,22 +492,11 @@ def cli_runs(tmp_path_factory):
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": flags.strip()}
     procs = {}
     for name in ZOO:
-        command = [
-            sys.executable,
-            "-m",
-            "vae_jax.main",
-            "--config=experiments/configs/fashion_mnist_mlp.py:runlocal",
-            f"--workdir={root / name}",
-            f"--config.objective.name={name}",
-            "--config.data.name=synthetic",
-            "--config.eval.diagnostics=False",
-            "--config.eval.autoencoder_steps=0",
-            "--config.eval.num_figure_examples=0",
-            "--config.train.eval_every=0",
-            "--config.model.mlp.hidden_dims=(64,)",
-            "--config.model.latent_dim=4",
-            "--config.train.learning_rate=3e-3",
-        ]
+        flags = {"objective.name": name, "data.name": "synthetic", "eval.diagnostics": False}
+        flags.update({"eval.autoencoder_steps": 0, "eval.num_figure_examples": 0})
+        flags.update({"train.eval_every": 0, "model.mlp.hidden_dims": "(64,)"})
+        flags.update({"model.latent_dim": 4, "train.learning_rate": 3e-3})
+        command = main_command(root / name, flags)
         procs[name] = subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )

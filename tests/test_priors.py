@@ -8,7 +8,6 @@ import json
 import math
 import os
 import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -18,6 +17,7 @@ import scipy.special
 import scipy.stats
 from flax import nnx
 
+from tests.helpers import main_command
 from vae_jax.components import Spec
 from vae_jax.config_check import validate_config
 from vae_jax.config_lib import apply_runlocal, base_config
@@ -301,17 +301,8 @@ def cli_runs(tmp_path_factory):
     runs = {}
     for prior in LEARNED:
         workdir = tmp_path_factory.mktemp(prior) / "run"
-        command = [
-            sys.executable,
-            "-m",
-            "vae_jax.main",
-            "--config=experiments/configs/fashion_mnist_mlp.py:runlocal",
-            f"--workdir={workdir}",
-            f"--config.model.prior={prior}",
-            "--config.data.name=synthetic",
-            "--config.eval.diagnostics=False",
-            "--config.eval.autoencoder_steps=0",
-        ]
+        flags = {"model.prior": prior, "data.name": "synthetic", "eval.diagnostics": False}
+        command = main_command(workdir, {**flags, "eval.autoencoder_steps": 0})
         process = subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
