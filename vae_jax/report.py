@@ -76,6 +76,7 @@ LABELS = {
     "kl_threshold": ("KL threshold", "nats"),
     "mi_threshold": ("I(x;z) ≈ 0 threshold", "nats"),
     "activity_threshold": ("Activity threshold on Cov_x(μ_d)", ""),
+    "activity_relative_to": ("Cov_x(μ_d) measured in units of", ""),
     "lower_nats": ("I(x;z) lower bound (InfoNCE, ≤ log N)", "nats"),
     "lower_stderr_nats": ("lower bound, standard error", "nats"),
     "upper_loo_nats": ("I(x;z) upper bound (leave-one-out)", "nats"),

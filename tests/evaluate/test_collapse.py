@@ -156,3 +156,36 @@ def test_crossed_bounds_are_read_as_a_point_not_an_interval():
     )
     mi.update(saturated=True)
     assert "saturated" not in collapse_report(np.full(3, 1.0), np.ones(3, bool), mi)["verdict"]
+
+
+def test_active_units_are_measured_in_units_of_a_learned_priors_variance():
+    """Burda et al.'s 0.01 is on the N(0, I) scale. A learned prior may shrink the code:
+    posterior means spread with variance 0.005 are inactive against N(0, I) but active
+    (0.05) against a prior of variance 0.1; and a MoG prior's variance is estimated from
+    its draws, while the standard normal's is exactly 1 (None: nothing drawn)."""
+    loc = np.random.RandomState(0).normal(0.0, np.sqrt(0.005), (5000, 3))
+    assert active_units(loc, 0.01)[0] == 0
+    assert active_units(loc, 0.01, prior_variance=np.full(3, 0.1))[0] == 3
+
+    from vae_jax.config_lib import base_config
+    from vae_jax.evaluate.active_units import prior_variance
+    from vae_jax.model import build_model, split_model
+
+    config = base_config()
+    config.model.latent_dim = 2
+    config.model.mlp.hidden_dims = (8,)
+    for name in ("standard_normal", "mog"):
+        config.model.prior = name
+        model = build_model(config.model, (4, 4, 1), jax.random.key(0))
+        graphdef, params, rest = split_model(model)
+        state = nnx.merge_state(params, rest)
+        variance = prior_variance(graphdef, state, jax.random.key(1), "z", 20_000)
+        if name == "standard_normal":
+            assert variance is None
+            continue
+        p = model.prior
+        w = np.exp(np.asarray(p.log_weights(), np.float64))[:, None]
+        m, s2 = np.asarray(p.means[...], np.float64), np.exp(2 * np.asarray(p.log_scale()))
+        mean = (w * m).sum(0)
+        exact = (w * (s2 + m**2)).sum(0) - mean**2  # the mixture's variance per dimension
+        np.testing.assert_allclose(variance, exact, rtol=0.05)

@@ -23,6 +23,7 @@ import numpy as np
 
 from vae_jax.apply import apply_batches, batch_fn
 from vae_jax.model import merge_model
+from vae_jax.priors.standard_normal import StandardNormal
 
 
 @batch_fn
@@ -69,6 +70,25 @@ def posterior_statistics(
     )
 
 
+@batch_fn
+def _prior_draws(model, x, key, num_samples):
+    del x
+    return model.prior.sample(key, num_samples, encoder=model.encoder)
+
+
+def prior_variance(
+    graphdef, state, key: jax.Array, layer: str, num_samples: int = 10_000
+) -> np.ndarray | None:
+    """Var_p(z_d) [D] of the prior's latent layer `layer`, from `num_samples` draws; None
+    for the standard normal, whose variance is exactly 1 (nothing is drawn)."""
+    model = merge_model(graphdef, state)
+    if isinstance(model.prior, StandardNormal):
+        return None
+    draws = _prior_draws(graphdef, state, None, key, num_samples)
+    draws = draws[layer] if isinstance(draws, dict) else draws
+    return np.asarray(draws, np.float64).var(axis=0)
+
+
 def layer_names(graphdef, state, images_u8: np.ndarray) -> list[str]:
     """The model's latent layers (model.latent_layers order), from shapes alone."""
 
@@ -80,15 +100,21 @@ def layer_names(graphdef, state, images_u8: np.ndarray) -> list[str]:
     return list(jax.eval_shape(layers))
 
 
-def active_units(loc: np.ndarray, threshold: float = 0.01) -> tuple[int, np.ndarray, np.ndarray]:
+def active_units(
+    loc: np.ndarray, threshold: float = 0.01, prior_variance: np.ndarray | None = None
+) -> tuple[int, np.ndarray, np.ndarray]:
     """Burda et al.'s active units from posterior means loc [N, D] over a data set.
 
     Returns (count, mask [D] bool, variances [D]) with variances the population variance
-    over examples of each posterior mean (computed in float64, two-pass).
+    over examples of each posterior mean (computed in float64, two-pass). Burda et al.'s
+    threshold is on the scale of their N(0, I) prior; with `prior_variance` (Var_p(z_d),
+    [D], for a learned prior that may shrink or stretch the code) a dimension is active
+    when variances / prior_variance > threshold.
     """
     loc = np.asarray(loc, np.float64)
     variances = np.mean(np.square(loc - loc.mean(axis=0, keepdims=True)), axis=0)  # [D]
-    mask = variances > threshold
+    scale = 1.0 if prior_variance is None else np.asarray(prior_variance, np.float64)
+    mask = variances / scale > threshold
     return int(mask.sum()), mask, variances
 
 

@@ -23,6 +23,7 @@ from vae_jax.evaluate.active_units import (
     layer_names,
     mean_kl_per_dim,
     posterior_statistics,
+    prior_variance,
 )
 from vae_jax.evaluate.mutual_info import mutual_information_bounds
 
@@ -160,6 +161,7 @@ def diagnose_collapse(
         stats,
         mi_key,
         layer,
+        prior_var=prior_variance(graphdef, params, jax.random.fold_in(key, 7), layer),
         activity_threshold=activity_threshold,
         kl_threshold=kl_threshold,
         mi_threshold=mi_threshold,
@@ -171,13 +173,15 @@ def collapse_from_statistics(
     mi_key: jax.Array,
     layer: str,
     *,
+    prior_var: np.ndarray | None = None,
     activity_threshold: float = ACTIVITY_THRESHOLD,
     kl_threshold: float = KL_THRESHOLD,
     mi_threshold: float = MI_THRESHOLD,
 ) -> dict:
     """diagnose_collapse's report from posterior_statistics' arrays (one model's) and the
-    key of the I(x;z) estimate."""
-    _, mask, variances = active_units(stats["loc"], activity_threshold)
+    key of the I(x;z) estimate. `prior_var`: Var_p(z_d) of a learned prior (active_units
+    compares Cov_x(μ_d) with the threshold in units of it); None: N(0, I)."""
+    _, mask, variances = active_units(stats["loc"], activity_threshold, prior_var)
     mi = mutual_information_bounds(
         stats["loc"],
         stats["log_scale"],
@@ -196,4 +200,9 @@ def collapse_from_statistics(
         "layer": layer,
         "activity_threshold": activity_threshold,
         "au_variances": [float(v) for v in variances],
+        "activity_relative_to": (
+            "1 (the N(0, I) prior)"
+            if prior_var is None
+            else "the prior's variance Var_p(z_d), from 10,000 prior draws"
+        ),
     }

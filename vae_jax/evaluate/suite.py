@@ -22,7 +22,7 @@ from vae_jax import platform
 from vae_jax.apply import Members
 from vae_jax.config_lib import autoencoder_config
 from vae_jax.evaluate import feature_classifier, frechet
-from vae_jax.evaluate.active_units import layer_names, posterior_statistics
+from vae_jax.evaluate.active_units import layer_names, posterior_statistics, prior_variance
 from vae_jax.evaluate.collapse import collapse_from_statistics
 from vae_jax.evaluate.elbo import dataset_elbo
 from vae_jax.evaluate.loglik import dataset_log_likelihood, summarize_log_likelihood
@@ -458,7 +458,15 @@ def _measure(
             progress="collapse diagnostics",
         )
         for i, r in enumerate(results):
-            r["collapse"] = collapse_from_statistics(member(stats, i), split[i][1], layer)
+            variance = prior_variance(  # a learned prior's scale, for the active units
+                graphdef,
+                member(state.state, i) if stacked else state,
+                jax.random.fold_in(eval_key(configs[i], "collapse"), 7),
+                layer,
+            )
+            r["collapse"] = collapse_from_statistics(
+                member(stats, i), split[i][1], layer, prior_var=variance
+            )
     for i, r in enumerate(results):
         r["sample_quality"] = sample_quality_summary(
             configs[i],
