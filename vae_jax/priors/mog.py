@@ -89,14 +89,14 @@ class MixtureOfGaussians(nnx.Module):
     def sample(self, key: jax.Array, num_samples: int, *, encoder=None, temperature=1.0):
         """k ~ Categorical(π), then z ~ N(m_k, diag s_k²). [num_samples, D]"""
         del encoder
-        _refuse_temperature(temperature)
+        refuse_temperature(temperature, "mog")
         k_comp, k_eps = jax.random.split(key)
         k = jax.random.categorical(k_comp, self.log_weights(), shape=(num_samples,))  # [n]
         eps = jax.random.normal(k_eps, (num_samples, self._dim), jnp.float32)
         return self.means[...][k] + jnp.exp(self.log_scale()[k]) * eps
 
     def describe_temperature(self, temperature: float) -> str:
-        _refuse_temperature(temperature)
+        refuse_temperature(temperature, "mog")
         return f"z ~ the learned mixture of {self.num_components} Gaussians"
 
     def analytic_kl(self, q) -> None:
@@ -105,9 +105,10 @@ class MixtureOfGaussians(nnx.Module):
         return None
 
 
-def _refuse_temperature(temperature) -> None:
+def refuse_temperature(temperature, name: str) -> None:
+    """For a prior without the "temperature" trait (config validation refuses T ≠ 1 first)."""
     if temperature != 1.0:
-        raise ValueError(f"the mog prior defines no sampling temperature; got {temperature}")
+        raise ValueError(f"the {name} prior defines no sampling temperature; got {temperature}")
 
 
 def make(section, spec: Spec) -> MixtureOfGaussians:

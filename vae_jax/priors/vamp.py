@@ -29,7 +29,7 @@ from flax import nnx
 
 from vae_jax.components import Component, Spec
 from vae_jax.errors import check_positive_int, fail
-from vae_jax.priors.mog import diag_mixture_log_prob, one_layer_latent
+from vae_jax.priors.mog import diag_mixture_log_prob, one_layer_latent, refuse_temperature
 
 
 class VampPrior(nnx.Module):
@@ -70,7 +70,7 @@ class VampPrior(nnx.Module):
 
     def sample(self, key: jax.Array, num_samples: int, *, encoder=None, temperature=1.0):
         """k ~ Uniform{1..K}, then z ~ q(z | u_k). [num_samples, D]"""
-        _refuse_temperature(temperature)
+        refuse_temperature(temperature, "vamp")
         q = self.components(encoder)
         k_comp, k_eps = jax.random.split(key)
         k = jax.random.randint(k_comp, (num_samples,), 0, self.num_pseudo_inputs)
@@ -78,18 +78,13 @@ class VampPrior(nnx.Module):
         return q.loc[k] + jnp.exp(q.log_scale[k]) * eps
 
     def describe_temperature(self, temperature: float) -> str:
-        _refuse_temperature(temperature)
+        refuse_temperature(temperature, "vamp")
         return f"z ~ the VampPrior (the encoder at {self.num_pseudo_inputs} pseudo-inputs)"
 
     def analytic_kl(self, q) -> None:
         """No closed form from a Gaussian to a mixture: the Monte Carlo KL is used."""
         del q
         return None
-
-
-def _refuse_temperature(temperature) -> None:
-    if temperature != 1.0:
-        raise ValueError(f"the vamp prior defines no sampling temperature; got {temperature}")
 
 
 def make(section, spec: Spec) -> VampPrior:
