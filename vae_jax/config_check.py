@@ -50,7 +50,14 @@ def _finite_float(field: str, value) -> None:
 
 def validate_config(c) -> None:
     _choice(c, "data.name", DATASETS)
-    _choice(c, "data.source", ("auto", "idx", "tfds"))
+    _choice(c, "data.source", ("auto", "idx", "tfds", "procedural"))
+    if c.data.source == "procedural" and c.data.name not in ("dsprites", "synthetic"):
+        fail(
+            "data.source",
+            "procedural",
+            f"only dsprites is generated procedurally; {c.data.name} is read from files: "
+            "choose auto, idx or tfds",
+        )
     _choice(c, "data.binarize", BINARIZATIONS)
     _choice(c, "model.net", NETS)
     _choice(c, "model.likelihood", LIKELIHOODS)
@@ -121,6 +128,8 @@ def validate_config(c) -> None:
     if not c.hyper.beta >= 0:
         fail("hyper.beta", c.hyper.beta, "must be ≥ 0 (β weights the KL term)")
     check_hyper(c.hyper, c.objective.name, OBJECTIVES[c.objective.name].traits, c.model.prior)
+    if "hierarchical" in NETS[c.model.net].traits:
+        _check_hierarchical(c)
     if not c.train.learning_rate > 0:
         fail("train.learning_rate", c.train.learning_rate, "must be > 0")
     if not c.train.grad_clip_norm >= 0:
@@ -144,6 +153,40 @@ def validate_config(c) -> None:
             "train.checkpoint_every",
             c.train.checkpoint_every,
             f"must be a multiple of train.log_every={c.train.log_every}",
+        )
+
+
+# Objectives whose maths assumes one latent layer under a factorised prior: the MMD
+# against prior draws (infovae) and the total-correlation split (beta_tcvae).
+ONE_LAYER_OBJECTIVES = ("infovae", "beta_tcvae")
+
+
+def _check_hierarchical(c) -> None:
+    """Two stochastic layers (model.net=mlp2): p(z2) is a density over an array, the KL
+    is a Monte Carlo estimate (no per-dimension closed form for free bits), and the
+    objective must treat z as a tree."""
+    net = c.model.net
+    if c.model.prior == "vamp":
+        fail(
+            "model.prior",
+            "vamp",
+            f"the VampPrior's mixture of encoder posteriors needs a one-layer encoder, not "
+            f"model.net='{net}'; use standard_normal, mog or flow (a prior over z2), or "
+            "model.net=mlp",
+        )
+    if c.objective.name in ONE_LAYER_OBJECTIVES:
+        fail(
+            "objective.name",
+            c.objective.name,
+            f"it needs one latent layer, and model.net='{net}' has two; use elbo, iwae or "
+            "annealed, or model.net=mlp",
+        )
+    if c.hyper.free_bits > 0:
+        fail(
+            "hyper.free_bits",
+            c.hyper.free_bits,
+            f"free bits need a closed-form KL per dimension, which model.net='{net}' (p(z1|z2) "
+            "depends on z2) does not have; use 0",
         )
 
 

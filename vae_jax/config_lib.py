@@ -23,15 +23,18 @@ def base_config() -> ml_collections.ConfigDict:
     c.seed = 0
 
     c.data = ml_collections.ConfigDict()
-    c.data.name = "fashion_mnist"  # fashion_mnist | mnist | binarized_mnist | synthetic
-    c.data.source = "auto"  # auto | idx | tfds
+    # fashion_mnist | mnist | binarized_mnist | synthetic | dsprites (vae_jax/data/dsprites.py)
+    c.data.name = "fashion_mnist"
+    # auto | idx | tfds | procedural (dsprites generated; auto: tfds if prepared, else this)
+    c.data.source = "auto"
     c.data.dir = ""  # folder of IDX files; "" = the Debian path for fashion_mnist
     c.data.tfds_dir = ""  # "" = $TFDS_DATA_DIR or ~/tensorflow_datasets
     c.data.batch_size = 128
     # Validation examples taken from the training split (when it has no validation split);
     # -1 = auto: a sixth of it, at most 10,000; 0 = none (no val_elbo, no Fréchet floor).
+    # dsprites: 10,000 (auto) after its 10,000 test images; it is binary, never binarized.
     c.data.val_size = -1
-    c.data.split_seed = 0  # fixes the validation split and static binarizations
+    c.data.split_seed = 0  # fixes the validation (dsprites: and test) split, static binarizations
     c.data.binarize = "dynamic"  # none | dynamic | static | threshold
     c.data.image_size = 28  # synthetic data only
     c.data.synthetic_size = 2000  # synthetic data only: training examples
@@ -41,7 +44,7 @@ def base_config() -> ml_collections.ConfigDict:
     # by the part's own file (vae_jax/components.py): model.mlp.hidden_dims,
     # model.gaussian.scale, objective.elbo.num_samples, ...
     c.model = ml_collections.ConfigDict()
-    c.model.net = "mlp"  # mlp | conv
+    c.model.net = "mlp"  # mlp | conv | mlp2 (two stochastic layers)
     c.model.latent_dim = 20
     # bernoulli | continuous_bernoulli | gaussian | discretized_logistic(_mixture) (8-bit)
     c.model.likelihood = "bernoulli"

@@ -73,16 +73,66 @@ def posterior_statistics(
 @batch_fn
 def _prior_draws(model, x, key, num_samples):
     del x
-    return model.prior.sample(key, num_samples, encoder=model.encoder)
+    return model.sample_prior_latent(key, num_samples)  # a tree for a hierarchical model
+
+
+@batch_fn
+def _batch_layer_means(model, x, key, num_samples):
+    return model.layer_means(model.posterior(x), key, num_samples)
+
+
+def layer_means(
+    graphdef,
+    state,
+    images_u8: np.ndarray,
+    key: jax.Array,
+    *,
+    batch_size: int = 500,
+    num_samples: int = 100,
+) -> dict[str, np.ndarray]:
+    """E_q[z_l | x] [N, D_l] for every latent layer l, by name (model.layer_means: the
+    posterior means, or for the upper layer of a hierarchical model a Monte Carlo mean over
+    `num_samples` draws of the layer below; batch i's key is fold_in(key, i))."""
+    means = apply_batches(
+        _batch_layer_means,
+        graphdef,
+        state,
+        images_u8,
+        batch_size,
+        key=key,
+        static=(num_samples,),
+    )
+    return means if isinstance(means, dict) else {"z": means}
+
+
+def active_units_per_layer(
+    graphdef,
+    state,
+    images_u8: np.ndarray,
+    key: jax.Array,
+    threshold: float = 0.01,
+    batch_size: int = 500,
+) -> dict[str, dict]:
+    """Burda et al.'s active units of every latent layer (their Table 2 reports them per
+    layer for the two-layer models): Cov_x(E_q[z_l,d | x]) against the threshold, in units
+    of Var_p(z_l,d), the variance of the layer under the model's prior (from draws)."""
+    means_key, prior_key = jax.random.split(key)
+    means = layer_means(graphdef, state, images_u8, means_key, batch_size=batch_size)
+    out = {}
+    for name, loc in means.items():
+        count, _, _ = active_units(loc, threshold, prior_variance(graphdef, state, prior_key, name))
+        out[name] = {"active_units": count, "num_dims": int(loc.shape[-1])}
+    return out
 
 
 def prior_variance(
     graphdef, state, key: jax.Array, layer: str, num_samples: int = 10_000
 ) -> np.ndarray | None:
-    """Var_p(z_d) [D] of the prior's latent layer `layer`, from `num_samples` draws; None
-    for the standard normal, whose variance is exactly 1 (nothing is drawn)."""
+    """Var_p(z_d) [D] of the prior's latent layer `layer`, from `num_samples` draws
+    (ancestral draws for a hierarchical model, whose lower layer's marginal is learned);
+    None for the one-layer standard normal, whose variance is exactly 1 (nothing drawn)."""
     model = merge_model(graphdef, state)
-    if isinstance(model.prior, StandardNormal):
+    if isinstance(model.prior, StandardNormal) and not model.hierarchical:
         return None
     draws = _prior_draws(graphdef, state, None, key, num_samples)
     draws = draws[layer] if isinstance(draws, dict) else draws

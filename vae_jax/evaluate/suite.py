@@ -20,9 +20,15 @@ import numpy as np
 
 from vae_jax import platform
 from vae_jax.apply import Members
+from vae_jax.data.pipeline import is_lazy
 from vae_jax.config_lib import autoencoder_config
 from vae_jax.evaluate import feature_classifier, frechet
-from vae_jax.evaluate.active_units import layer_names, posterior_statistics, prior_variance
+from vae_jax.evaluate.active_units import (
+    active_units_per_layer,
+    layer_names,
+    posterior_statistics,
+    prior_variance,
+)
 from vae_jax.evaluate.collapse import collapse_from_statistics
 from vae_jax.evaluate.elbo import dataset_elbo
 from vae_jax.evaluate.loglik import dataset_log_likelihood, summarize_log_likelihood
@@ -114,7 +120,12 @@ def run_info(config, dataset, step: int | None = None) -> dict:
         "data_description": dataset.description,
         "encoded_inputs": encoded_description(dataset),
         "net": arch,
-        "latent_dim": mc.latent_dim,
+        "latent_dim": mc.latent_dim + (mc[mc.net].top_latent_dim if is_hierarchical(config) else 0),
+        **(
+            {"latent_layers": {"z1": mc.latent_dim, "z2": mc[mc.net].top_latent_dim}}
+            if is_hierarchical(config)
+            else {}
+        ),
         "likelihood": mc.likelihood,
         "prior": mc.prior,
         "objective": config.objective.name,
@@ -142,9 +153,19 @@ def _bits_per_dim_note(kind: str, likelihood: str, dims: int) -> str:
     )
 
 
+def is_hierarchical(config) -> bool:
+    """Whether the net has several stochastic layers (model.net=mlp2)."""
+    return "hierarchical" in NETS[config.model.net].traits
+
+
 def kl_estimate(config) -> str:
     """How the reported KL is computed: in closed form, or by Monte Carlo from the ELBO's
     samples of z (a prior without a closed-form KL: MoG, VampPrior, flow)."""
+    if is_hierarchical(config):
+        return (
+            "Monte Carlo: log q(z1, z2|x) − log p(z1, z2) at the ELBO's "
+            f"{config.eval.num_samples} z sample(s) (two stochastic layers)"
+        )
     if "analytic_kl" in PRIORS[config.model.prior].traits:
         return "closed form"
     return f"Monte Carlo: log q(z|x) − log p(z) at the ELBO's {config.eval.num_samples} z sample(s)"
@@ -275,6 +296,13 @@ def sample_quality_summary(config, dataset, graphdef, params, timings=None) -> d
     # estimates those grey intensities; reconstructions encode the binary test draw.
     if (dataset.train_y < 0).all():
         return {"skipped": f"{dataset.name} has no labels to train the feature classifier"}
+    if is_lazy(dataset.train_raw):
+        return {
+            "skipped": f"{dataset.name}: its only labels are the 3 shapes, and the features of "
+            "a shape classifier say little of the quality of sprite samples (position, scale "
+            "and orientation would be invisible to them); its training split is also rendered "
+            "on demand, not held as the array the feature classifier trains on"
+        }
     cache = classifier_cache_path(config, dataset)
     with maybe(timings, "eval: feature classifier"):
         classifier = feature_classifier.get_classifier(
@@ -467,6 +495,19 @@ def _measure(
             r["collapse"] = collapse_from_statistics(
                 member(stats, i), split[i][1], layer, prior_var=variance
             )
+            if is_hierarchical(configs[i]):  # Burda et al.'s Table 2: AU of each layer
+                per_layer = active_units_per_layer(
+                    graphdef,
+                    member(state.state, i) if stacked else state,
+                    images,
+                    jax.random.fold_in(eval_key(configs[i], "collapse"), 11),
+                )
+                c = r["collapse"]
+                c["active_units_per_layer"] = per_layer
+                counts = ", ".join(
+                    f"{n} {v['active_units']}/{v['num_dims']}" for n, v in per_layer.items()
+                )
+                c["verdict"] = f"layer {layer}: {c['verdict']}; active units per layer: {counts}"
     for i, r in enumerate(results):
         r["sample_quality"] = sample_quality_summary(
             configs[i],

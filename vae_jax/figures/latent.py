@@ -277,7 +277,8 @@ def manifold_2d(
     `kl_per_dim` when dims is None, and every other coordinate stays at the prior mean 0.
     Returns the images [n, n, H, W, C].
     """
-    latent_dim = nnx.merge(graphdef, params).latent_dim
+    # The first latent layer: the one the decoder reads for a two-layer model.
+    latent_dim = next(iter(nnx.merge(graphdef, params).latent_dims.values()))
     if dims is None:
         if latent_dim == 2:
             dims = (0, 1)

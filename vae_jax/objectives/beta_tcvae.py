@@ -100,7 +100,7 @@ def make(section, spec: Spec) -> Objective:
     remedies.check_warmup_can_run(section, spec, "objective.beta_tcvae")
 
     def loss(model, batch, key: jax.Array, ctx: Context):
-        if not remedies.is_standard_normal(model.prior):
+        if not remedies.is_standard_normal(model.prior) or model.hierarchical:
             raise ConfigError(
                 "objective 'beta_tcvae' needs model.prior='standard_normal' (its dimension-wise "
                 f"KL uses a factorised N(0, 1)); this model's prior is {type(model.prior).__name__}"

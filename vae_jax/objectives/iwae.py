@@ -38,7 +38,7 @@ def iwae_terms(model, x: jax.Array, key: jax.Array, num_samples: int) -> dict[st
     q = model.posterior(x)  # DiagGaussian [B, D], or a pytree of them
     log_prior = model.log_prior_fn()  # once (a VampPrior encodes its pseudo-inputs here)
     log_w = log_weights(model, q, x, key, 0, num_samples, log_prior)  # [K, B]
-    kl = model.prior.analytic_kl(q)  # [B], or None
+    kl = model.analytic_kl(q)  # [B], or None
     if kl is None:  # at z_1, drawn as log_weights draws it
         first = model.sample_latent(q, jax.random.fold_in(key, 0))
         kl = model.log_posterior(q, first) - log_prior(first)

@@ -106,4 +106,5 @@ def free_bits_kl(kl_per_dim: jax.Array, floor) -> jax.Array:
 def kl_term(model, kl: jax.Array, kl_per_dim: jax.Array, floor) -> jax.Array:
     """The KL term as the loss uses it, [B]: the free-bits KL for the standard-normal
     prior (equal to `kl` when λ = 0), `kl` itself for any other prior."""
-    return free_bits_kl(kl_per_dim, floor) if is_standard_normal(model.prior) else kl
+    closed_form = is_standard_normal(model.prior) and not model.hierarchical
+    return free_bits_kl(kl_per_dim, floor) if closed_form else kl
