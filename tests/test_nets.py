@@ -78,3 +78,24 @@ def test_conv_vae_loss_falls(tmp_path):
     losses = [r["loss"] for r in read_metrics(tmp_path)]
     assert len(losses) == 4 and losses[-1] < losses[0] - 50.0, losses  # ~538 -> ~428
     assert np.isfinite(summary["test_elbo_nats"])
+
+
+def test_mlp_decoder_can_differ_from_the_encoder():
+    """Higgins et al.'s dSprites net: a 1200-1200 ReLU encoder and a 1200-1200-1200 tanh
+    decoder (small widths here); by default the decoder mirrors the encoder."""
+    c = base_config()
+    c.model.latent_dim = 3
+    c.model.mlp.hidden_dims = (12, 8)
+    model = build_model(c.model, (4, 4, 1), jax.random.key(0))
+    assert [layer.kernel.shape for layer in model.decoder.hidden] == [(3, 8), (8, 12)]
+    c.model.mlp.decoder_hidden_dims = (5, 6, 7)
+    c.model.mlp.decoder_activation = "tanh"
+    model = build_model(c.model, (4, 4, 1), jax.random.key(0))
+    assert [layer.kernel.shape for layer in model.decoder.hidden] == [(3, 5), (5, 6), (6, 7)]
+    assert model.decoder.activation == "tanh" and model.encoder.activation == "relu"
+    z = jnp.ones((2, 3))
+    h = jnp.tanh(model.decoder.hidden[0](z))  # the decoder applies tanh, not relu
+    h = jnp.tanh(model.decoder.hidden[1](h))
+    want = model.decoder.out(jnp.tanh(model.decoder.hidden[2](h))).reshape(2, 4, 4, 1)
+    np.testing.assert_allclose(model.decode(z), want, rtol=1e-6)
+    assert NETS["mlp"].describe(c.model.mlp, "mlp") == "mlp (12, 8) relu, decoder (5, 6, 7) tanh"

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 from flax import nnx
+from ml_collections import config_dict
 
 from vae_jax.components import Component, Spec
 from vae_jax.distributions import DiagGaussian
@@ -65,17 +66,32 @@ class MLPDecoder(nnx.Module):
 def make(section, spec: Spec):
     out_shape = (*spec.data_shape[:-1], spec.data_shape[-1] * spec.num_params)
     hidden, act, rngs = tuple(section.hidden_dims), section.activation, nnx.Rngs(params=spec.key)
+    dec_hidden, dec_act = decoder_layers(section)
     dtype = spec.dtype
     return (
         MLPEncoder(spec.data_shape, spec.latent_dim, hidden, act, rngs=rngs, dtype=dtype),
-        MLPDecoder(out_shape, spec.latent_dim, hidden, act, rngs=rngs, dtype=dtype),
+        # MLPDecoder reverses its widths (it mirrors an encoder's list): pass them reversed.
+        MLPDecoder(out_shape, spec.latent_dim, dec_hidden[::-1], dec_act, rngs=rngs, dtype=dtype),
     )
+
+
+def decoder_layers(section) -> tuple[tuple[int, ...], str]:
+    """The decoder's widths from z to x, and its activation: the encoder's mirrored unless
+    `decoder_hidden_dims` / `decoder_activation` are set (e.g. Higgins et al.'s 1200-1200
+    ReLU encoder with a 1200-1200-1200 tanh decoder)."""
+    widths = section.decoder_hidden_dims
+    widths = tuple(reversed(tuple(section.hidden_dims))) if widths is None else tuple(widths)
+    return widths, section.decoder_activation or section.activation
 
 
 def defaults() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.hidden_dims = (512, 256)  # encoder widths; the decoder mirrors them
     c.activation = "relu"
+    # The decoder's widths from z to x (None: the encoder's, mirrored) and activation
+    # (None: the encoder's).
+    c.decoder_hidden_dims = config_dict.placeholder(tuple)
+    c.decoder_activation = config_dict.placeholder(str)
     return c
 
 
@@ -83,10 +99,18 @@ def validate(section, spec=None) -> None:
     del spec
     check_positive_ints(section, "hidden_dims", "model.mlp", allow_empty=True)
     check_choice(section, "activation", "model.mlp", ACTIVATIONS)
+    if section.decoder_hidden_dims is not None:
+        check_positive_ints(section, "decoder_hidden_dims", "model.mlp", allow_empty=True)
+    if section.decoder_activation is not None:
+        check_choice(section, "decoder_activation", "model.mlp", ACTIVATIONS)
 
 
 def describe(section, name: str) -> str:
-    return f"{name} {tuple(section.hidden_dims)}"
+    widths, act = decoder_layers(section)
+    mirrored = widths == tuple(reversed(tuple(section.hidden_dims))) and act == section.activation
+    if mirrored:
+        return f"{name} {tuple(section.hidden_dims)}"
+    return f"{name} {tuple(section.hidden_dims)} {section.activation}, decoder {widths} {act}"
 
 
 COMPONENT = Component(make, defaults, validate, describe=describe)
