@@ -219,7 +219,9 @@ def test_active_units_are_counted_per_layer():
     )  # μ1 = x[:3], σ1 = 1
     graphdef, state = nnx.split(model)
     images = np.random.default_rng(0).integers(0, 256, size=(200, 2, 2, 1)).astype(np.uint8)
-    per_layer = active_units_per_layer(graphdef, state, images, jax.random.key(1))
+    per_layer = active_units_per_layer(
+        graphdef, state, images, jax.random.key(1), jax.random.key(2)
+    )
     assert per_layer["z2"] == {"active_units": 0, "num_dims": 2}
     assert per_layer["z1"] == {"active_units": 3, "num_dims": 3}
 

@@ -110,14 +110,15 @@ def active_units_per_layer(
     state,
     images_u8: np.ndarray,
     key: jax.Array,
+    prior_key: jax.Array,
     threshold: float = 0.01,
     batch_size: int = 500,
 ) -> dict[str, dict]:
     """Burda et al.'s active units of every latent layer (their Table 2 reports them per
     layer for the two-layer models): Cov_x(E_q[z_l,d | x]) against the threshold, in units
-    of Var_p(z_l,d), the variance of the layer under the model's prior (from draws)."""
-    means_key, prior_key = jax.random.split(key)
-    means = layer_means(graphdef, state, images_u8, means_key, batch_size=batch_size)
+    of Var_p(z_l,d), the variance of the layer under the model's prior (from draws with
+    `prior_key`: pass the collapse diagnosis's, so that both count the same units)."""
+    means = layer_means(graphdef, state, images_u8, key, batch_size=batch_size)
     out = {}
     for name, loc in means.items():
         count, _, _ = active_units(loc, threshold, prior_variance(graphdef, state, prior_key, name))

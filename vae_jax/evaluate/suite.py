@@ -20,8 +20,8 @@ import numpy as np
 
 from vae_jax import platform
 from vae_jax.apply import Members
-from vae_jax.data.pipeline import is_lazy
 from vae_jax.config_lib import autoencoder_config
+from vae_jax.data.pipeline import is_lazy
 from vae_jax.evaluate import feature_classifier, frechet
 from vae_jax.evaluate.active_units import (
     active_units_per_layer,
@@ -501,6 +501,7 @@ def _measure(
                     member(state.state, i) if stacked else state,
                     images,
                     jax.random.fold_in(eval_key(configs[i], "collapse"), 11),
+                    jax.random.fold_in(eval_key(configs[i], "collapse"), 7),  # as `variance`
                 )
                 c = r["collapse"]
                 c["active_units_per_layer"] = per_layer
