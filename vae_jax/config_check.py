@@ -88,6 +88,7 @@ def validate_config(c) -> None:
         "eval.loglik_batch_size",
         "eval.fd_num_examples",
         "eval.classifier_steps",
+        "eval.dci_trees",
     ):
         _positive_int(c, f)
     devices = c.parallel.data
@@ -105,6 +106,8 @@ def validate_config(c) -> None:
         "eval.num_figure_examples",
         "eval.loglik_examples",
         "eval.autoencoder_steps",
+        "eval.disentanglement_points",
+        "eval.disentanglement_seed",
         "eval.loglik_chunk",
         "train.eval_every",
     ):

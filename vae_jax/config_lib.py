@@ -137,6 +137,14 @@ def base_config() -> ml_collections.ConfigDict:
     c.eval.loglik_chunk = 0
     c.eval.loglik_batch_size = 100
     c.eval.sample_quality = True  # Fréchet distance in a small classifier's features
+    # BetaVAE, FactorVAE, MIG, DCI and SAP of μ(x), on data sets with known factors
+    # (dsprites; vae_jax/evaluate/disentangle/). Points: 0 = disentanglement_lib's protocol
+    # (10,000 train / 5,000 eval), n = n train and n/2 eval (CPU-sized runs); DCI's
+    # gradient-boosted trees: 100 as in sklearn and disentanglement_lib.
+    c.eval.disentanglement = True
+    c.eval.disentanglement_points = 0
+    c.eval.disentanglement_seed = 0
+    c.eval.dci_trees = 100
     c.eval.fd_num_examples = 5000
     c.eval.classifier_dir = ""  # cache of the feature classifier; "" = ~/.cache/vae_jax
     c.eval.classifier_steps = 1000  # training steps of the feature classifier

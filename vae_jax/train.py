@@ -21,6 +21,7 @@ from vae_jax import checkpoint, config_check, platform, resume
 from vae_jax import workdir as workdirs
 from vae_jax.cpu_tuning import cpu_compiler_options
 from vae_jax.data import batch_indices
+from vae_jax.data.pipeline import chunk_data, is_lazy
 from vae_jax.distributed import any_process, is_writer
 from vae_jax.errors import Interrupted, NonFiniteLossError
 from vae_jax.files import append_line, write_text_atomic
@@ -244,18 +245,31 @@ class _Loop:
         n = min(tc.log_every - step % tc.log_every, tc.num_steps - step)
         return batch_indices(n_train, self.config.data.batch_size, self.config.seed, step, n)
 
+    def _data(self, resident, idx: np.ndarray):
+        """(device data, index rows into it) for the chunk of index rows `idx` [n, B]: the
+        training split placed once (`resident`), or, for a lazy split (dsprites), the
+        chunk's images rendered on the host, always log_every × B of them (a short chunk
+        is padded) so that the step compiles once."""
+        if resident is not None:
+            return resident, jnp.asarray(idx)
+        padded = np.zeros((self.config.train.log_every, idx.shape[1]), idx.dtype)
+        padded[: len(idx)] = idx
+        data, rows = chunk_data(self.dataset, padded)
+        return replicate(self.mesh, data), jnp.asarray(rows[: len(idx)])
+
     def run(self, state, validate, progress, stop=None, after_first_save=None):
         config, ckpt, timings = self.config, self.ckpt, self.timings
         tc, batch = config.train, config.data.batch_size
         metrics_path = os.path.join(os.path.dirname(ckpt.directory), "metrics.jsonl")
-        train_data = replicate(
-            self.mesh, {"image": self.dataset.train_x, "label": self.dataset.train_y}
-        )
+        resident = None  # the whole training split on the device, unless it is lazy
+        if not is_lazy(self.dataset.train_x):
+            resident = replicate(
+                self.mesh, {"image": self.dataset.train_x, "label": self.dataset.train_y}
+            )
         step = int(state.step)
         if step < tc.num_steps:  # compile once, ahead of the first chunk, and time it
-            seconds = self.run_chunk.compile(
-                state, train_data, jnp.asarray(self._indices(step)), self.train_key, self.hyper
-            )
+            train_data, rows = self._data(resident, self._indices(step))
+            seconds = self.run_chunk.compile(state, train_data, rows, self.train_key, self.hyper)
             timings.add("compile train step", seconds)
         last_saved = ckpt.latest_step()
         t0, done_at_t0 = time.time(), step
@@ -264,9 +278,8 @@ class _Loop:
             n = len(idx)
             t_chunk, first = time.time(), step
             with timings.phase("train steps"):
-                state, metrics = self.run_chunk(
-                    state, train_data, jnp.asarray(idx), self.train_key, self.hyper
-                )
+                train_data, rows = self._data(resident, idx)
+                state, metrics = self.run_chunk(state, train_data, rows, self.train_key, self.hyper)
                 metrics = {k: np.asarray(v).tolist() for k, v in jax.device_get(metrics).items()}
             step = int(state.step)
             rate = n * batch / max(time.time() - t_chunk, 1e-9)

@@ -3,7 +3,10 @@
 - IDX files (Fashion-MNIST from Debian's `dataset-fashion-mnist`, or MNIST files you supply);
 - tensorflow-datasets through `tfds.data_source` (array_record builds, no TensorFlow needed),
   read only when the prepared data set is already on disk: a tfds download offline hangs;
-- a procedural synthetic source for tests and smoke runs.
+- a procedural synthetic source for tests and smoke runs;
+- dSprites (vae_jax/data/dsprites.py): generated procedurally (data.source=procedural, or
+  auto without a tfds build), or the original images from a prepared tfds `dsprites` build
+  (data.source=tfds, or auto with one).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import os
 
 import numpy as np
 
-from vae_jax.data import idx
+from vae_jax.data import dsprites, idx
 from vae_jax.data.errors import DataError
 
 DEBIAN_FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
@@ -32,6 +35,7 @@ CLASS_NAMES = {
         "Ankle boot",
     ),
     "mnist": tuple(str(d) for d in range(10)),
+    "dsprites": dsprites.SHAPES,  # labels: the shape factor
 }
 DEFAULT_DIRS = {"fashion_mnist": DEBIAN_FASHION_MNIST_DIR}
 # Image shape (H, W, C) every split of a named data set must have; all are uint8.
@@ -40,6 +44,7 @@ EXPECTED_SHAPES = {
     "fashion_mnist": (28, 28, 1),
     "mnist": (28, 28, 1),
     "binarized_mnist": (28, 28, 1),
+    "dsprites": (64, 64, 1),
 }
 TFDS_SPLITS = {"binarized_mnist": {"train": "train", "val": "validation", "test": "test"}}
 
@@ -112,6 +117,8 @@ def image_origin(name: str, data_config) -> str:
     """Where `load_images` takes `name` from, for error messages."""
     if name == "synthetic":
         return f"generated synthetic data (data.image_size={data_config.image_size})"
+    if name == "dsprites" and not _dsprites_from_tfds(data_config):
+        return "procedurally generated dSprites (vae_jax.data.dsprites)"
     folder = idx_folder(name, data_config)
     return f"IDX files in {folder}" if folder else f"tfds folder {tfds_dir(data_config)}"
 
@@ -120,6 +127,8 @@ def load_images(name: str, data_config) -> dict[str, tuple[np.ndarray, np.ndarra
     """Load the named data set's splits; raise DataError with the fixes when it is missing."""
     if name == "synthetic":
         return synthetic(data_config)
+    if name == "dsprites":
+        return load_dsprites(data_config)
     source = data_config.source
     folder = idx_folder(name, data_config)
     if folder:
@@ -132,6 +141,39 @@ def load_images(name: str, data_config) -> dict[str, tuple[np.ndarray, np.ndarra
             splits = TFDS_SPLITS.get(name, {"train": "train", "test": "test"})
             return {k: load_tfds_split(name, v, tdir) for k, v in splits.items()}
     raise _missing(name, data_config)
+
+
+def _dsprites_from_tfds(data_config) -> bool:
+    """data.source=tfds, or auto with a prepared tfds dsprites build."""
+    source = data_config.source
+    return source == "tfds" or (
+        source == "auto" and tfds_prepared("dsprites", tfds_dir(data_config))
+    )
+
+
+def load_dsprites(data_config) -> dict:
+    """dSprites' splits (dsprites.load_splits): from the tfds build when data.source=tfds (or
+    auto and one is prepared), else generated procedurally. The tfds images are read whole
+    into memory (2.8 GiB uint8, the user's choice); the generator holds only base sprites."""
+    source = data_config.source
+    if source == "idx":
+        raise DataError(
+            "data set 'dsprites' has no IDX files (data.source='idx'); use "
+            "--config.data.source=procedural (generated), tfds (a prepared tfds build) or auto"
+        )
+    if _dsprites_from_tfds(data_config):
+        tdir = tfds_dir(data_config)
+        if not tfds_prepared("dsprites", tdir):
+            raise DataError(
+                f"data.source='tfds' but no prepared tfds dsprites build is in {tdir}. Fixes: "
+                "with internet: `pip install 'vae_jax[tf]' && python -m vae_jax.data.prepare "
+                "dsprites` (set --config.data.tfds_dir to change the folder); or generate it: "
+                "--config.data.source=procedural"
+            )
+        images = dsprites.load_tfds(tdir)
+    else:
+        images = dsprites.procedural()
+    return dsprites.load_splits(images, data_config.split_seed, data_config.val_size)
 
 
 def synthetic(data_config) -> dict[str, tuple[np.ndarray, np.ndarray]]:

@@ -30,6 +30,7 @@ from vae_jax.evaluate.active_units import (
     prior_variance,
 )
 from vae_jax.evaluate.collapse import collapse_from_statistics
+from vae_jax.evaluate.disentangle import trained as disentangle
 from vae_jax.evaluate.elbo import dataset_elbo
 from vae_jax.evaluate.loglik import dataset_log_likelihood, summarize_log_likelihood
 from vae_jax.likelihoods import LIKELIHOODS
@@ -517,6 +518,19 @@ def _measure(
             member(state.state, i) if stacked else state,
             timings=timings,
         )
+    if dataset.ground_truth is not None and config.eval.disentanglement:
+        with maybe(timings, "eval: disentanglement metrics"):
+            scores = disentangle.score_models(
+                dataset.ground_truth,
+                graphdef,
+                state,
+                seed=config.eval.disentanglement_seed,
+                points=config.eval.disentanglement_points,
+                dci_trees=config.eval.dci_trees,
+                members=len(configs) if stacked else None,
+            )
+        for r, score in zip(results, scores, strict=True):
+            r["disentanglement"] = score
     return results
 
 
@@ -555,6 +569,12 @@ def summary_lines(results: dict) -> list[str]:
         )
     if "collapse" in results:
         lines.append(results["collapse"]["verdict"])
+    if "disentanglement" in results:
+        values = disentangle.headline(results["disentanglement"])
+        lines.append(
+            "disentanglement (μ(x)): "
+            + ", ".join(f"{disentangle.HEADLINES[k][1]} {v:.3f}" for k, v in values.items())
+        )
     sq = results.get("sample_quality", {})
     if "fd_samples" in sq:
         floor = sq.get("fd_reference_test_vs_val")
@@ -588,6 +608,8 @@ def summary_of(results: dict, timings: dict | None = None) -> dict:
         summary["test_log_likelihood_stderr"] = ll["log_likelihood_stderr"]
         summary["num_importance_samples"] = ll["num_importance_samples"]
         summary["collapse_verdict"] = results["collapse"]["verdict"]
+    if "disentanglement" in results:
+        summary["disentanglement"] = disentangle.headline(results["disentanglement"])
         summary["mutual_info"] = results["collapse"]["mutual_info"]
     if timings:
         summary["timings"] = timings

@@ -22,6 +22,7 @@ import numpy as np
 
 from vae_jax import checkpoint, config_check, resume
 from vae_jax.data import batch_indices
+from vae_jax.data.pipeline import chunk_data, is_lazy
 from vae_jax.distributed import is_writer
 from vae_jax.errors import ConfigError, Interrupted
 from vae_jax.experiment import make_validator
@@ -187,7 +188,9 @@ class _SweepLoop:
 
     def run(self, stacked, runner, keys, hyper, validators, stop):
         tc, timings, count = self.tc, self.timings, len(self.members)
-        data = jax.device_put({"image": self.dataset.train_x, "label": self.dataset.train_y})
+        lazy = is_lazy(self.dataset.train_x)  # dsprites: each chunk's images, rendered
+        if not lazy:
+            data = jax.device_put({"image": self.dataset.train_x, "label": self.dataset.train_y})
         failed = [read_failed(d) for d in self.dirs]  # frozen in an earlier run stay frozen
         live = np.array([f is None for f in failed])
         step = int(stacked.step[0])
@@ -198,6 +201,9 @@ class _SweepLoop:
             before = copy(stacked) if not live.all() else None
             t_chunk, first = time.time(), step
             with timings.phase("train steps"):
+                if lazy:  # every member's rows (padded: one size) from one rendered array
+                    data, idx = chunk_data(self.dataset, np.asarray(idx))
+                    data, idx = jax.device_put(data), jnp.asarray(idx)
                 stacked, metrics = runner(stacked, data, idx, active, keys, hyper)
                 if before is not None:  # frozen members keep their state (not its step)
                     keep = jnp.asarray(live)
