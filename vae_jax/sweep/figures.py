@@ -8,6 +8,11 @@
 - `kl_heatmap`: the KL of each latent dimension to N(0, 1), ranked within each member
   (rows), against the members (columns), log-coloured, so the β at which dimensions
   collapse shows. (The table's active units use the covariance test of Burda et al.)
+- `disentanglement_vs_swept`: each disentanglement metric's headline value against the
+  swept value (β), one line per metric (Higgins et al. 2017, Fig. 6; Locatello et al. 2019).
+- `reconstruction_vs_disentanglement`: the trade-off β-VAE makes (Higgins et al. 2017;
+  Burgess et al. 2018): reconstruction log-likelihood E_q log p(x|z) against each metric,
+  one point per member.
 
 Agg canvas, no pyplot state (as vae_jax/figures/plots.py).
 """
@@ -82,5 +87,66 @@ def kl_heatmap(path: str, rows: list[dict], swept: list[str]) -> str | None:
     ax.set_ylabel("dimension, ranked by its KL within each member")
     ax.set_title("KL(q(z_d|x) ‖ N(0, 1)) per dimension, nats")
     fig.colorbar(image, ax=ax)
+    fig.savefig(path)
+    return path
+
+
+METRIC_LABELS = {
+    "beta_vae": "BetaVAE score",
+    "factor_vae": "FactorVAE score",
+    "mig": "MIG",
+    "dci": "DCI disentanglement",
+    "sap": "SAP",
+}
+
+
+def disentanglement_vs_swept(path: str, rows: list[dict], swept: list[str]) -> str | None:
+    """Each metric against the (single, numeric) swept value; None when not measured."""
+    rows = _measured(rows, "mig")
+    if not rows or len(swept) != 1:
+        return None
+    x = [r[swept[0]] for r in rows]
+    if not all(isinstance(v, (int, float)) for v in x):
+        return None
+    order = np.argsort(x)
+    fig = Figure(figsize=(6.5, 4.5), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    for key, label in METRIC_LABELS.items():
+        if all(r.get(key) is not None for r in rows):
+            ax.plot(np.asarray(x)[order], [rows[i][key] for i in order], "o-", label=label)
+    if min(x) > 0 and max(x) / min(x) > 8:
+        ax.set_xscale("log", base=2)
+    ax.set_xticks(sorted(x), [f"{v:g}" for v in sorted(x)])
+    ax.set_xlabel(swept[0])
+    ax.set_ylabel("score (1 = ideal; see each metric's protocol)")
+    ax.set_ylim(0, 1.02)
+    ax.set_title(f"disentanglement of μ(x) against {swept[0].rsplit('.', 1)[-1]}")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.savefig(path)
+    return path
+
+
+def reconstruction_vs_disentanglement(path: str, rows: list[dict], swept: list[str]) -> str | None:
+    """E_q log p(x|z) against each metric (one panel per metric); None when not measured."""
+    rows = _measured(rows, "mig", "test_log_px_nats")
+    if not rows:
+        return None
+    keys = [k for k in METRIC_LABELS if all(r.get(k) is not None for r in rows)]
+    fig = Figure(figsize=(3.2 * len(keys), 3.4), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = np.atleast_1d(fig.subplots(1, len(keys), sharey=True))
+    recon = [r["test_log_px_nats"] for r in rows]
+    for ax, key in zip(axes, keys, strict=True):
+        ax.scatter([r[key] for r in rows], recon, s=25)
+        for r, y in zip(rows, recon, strict=True):
+            ax.annotate(
+                _label(r, swept), (r[key], y), textcoords="offset points", xytext=(4, 3), fontsize=7
+            )
+        ax.set_xlabel(METRIC_LABELS[key])
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("reconstruction E_q log p(x|z), nats")
+    fig.suptitle("reconstruction against disentanglement, one point per member")
     fig.savefig(path)
     return path

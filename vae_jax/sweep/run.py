@@ -89,6 +89,20 @@ def run_sweep(config, root: str, specs: list[str]) -> list[dict]:
                 "largest at the top. Near 0 nats a dimension carries no information (the "
                 "table's active units use Burda et al.'s covariance test instead).",
             ),
+            (
+                figures_lib.disentanglement_vs_swept(
+                    os.path.join(root, "disentanglement.png"), rows, swept
+                ),
+                "The five disentanglement metrics of each member's encoder mean μ(x) against "
+                "the swept value (disentanglement_lib's protocols; sizes in sweep.json).",
+            ),
+            (
+                figures_lib.reconstruction_vs_disentanglement(
+                    os.path.join(root, "reconstruction_vs_disentanglement.png"), rows, swept
+                ),
+                "Reconstruction log-likelihood E_q log p(x|z) on the test set against each "
+                "disentanglement metric: the trade-off that β controls.",
+            ),
         ]
         figures = [(p, caption) for p, caption in figures if p]
         written += [p for p, _ in figures]

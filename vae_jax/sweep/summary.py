@@ -1,11 +1,13 @@
 """The sweep's summary: one row per member (test ELBO, log p(x), reconstruction, KL, active
-units, I(x;z) bounds) in sweep.json and as a markdown table (sweep.md)."""
+units, I(x;z) bounds, and on data with known factors the five disentanglement metrics'
+headline values) in sweep.json and as a markdown table (sweep.md)."""
 
 from __future__ import annotations
 
 import math
 import os
 
+from vae_jax.evaluate.disentangle.trained import headline
 from vae_jax.files import write_json_atomic, write_text_atomic
 
 COLUMNS = (  # (key, header, format)
@@ -16,6 +18,12 @@ COLUMNS = (  # (key, header, format)
     ("num_active", "active units", "{:d}"),
     ("mi_lower_nats", "I(x;z) ≥", "{:.2f}"),
     ("mi_upper_nats", "I(x;z) ≤", "{:.2f}"),
+    # Disentanglement (data sets with known factors; vae_jax/evaluate/disentangle/trained.py)
+    ("beta_vae", "BetaVAE", "{:.3f}"),
+    ("factor_vae", "FactorVAE", "{:.3f}"),
+    ("mig", "MIG", "{:.3f}"),
+    ("dci", "DCI dis.", "{:.3f}"),
+    ("sap", "SAP", "{:.3f}"),
 )
 
 
@@ -45,6 +53,10 @@ def member_row(member: dict, results: dict | None) -> dict:
         mi = c.get("mutual_info") or {}
         row.update(mi_lower_nats=mi.get("lower_nats"), mi_upper_nats=mi.get("upper_nats"))
         row["mi_saturated"] = mi.get("saturated")  # the lower bound sits at its log N ceiling
+    if "disentanglement" in results:
+        d = results["disentanglement"]
+        row.update(headline(d))  # beta_vae, factor_vae, mig, dci, sap
+        row["disentanglement_protocol"] = d["protocol"]
     return row
 
 
