@@ -77,7 +77,14 @@ def finish(
     with maybe(timings, "figures"):
         if "collapse" in results:
             figs = write_figures(
-                config, workdir, dataset, graphdef, state, results["collapse"], baseline
+                config,
+                workdir,
+                dataset,
+                graphdef,
+                state,
+                results["collapse"],
+                baseline,
+                factors=(results.get("disentanglement") or {}).get("latent_factors"),
             )
         else:
             figs = write_core_figures(config, workdir, dataset, graphdef, state)

@@ -215,12 +215,14 @@ def traversals(
     image_u8: np.ndarray,
     kl_per_dim: np.ndarray,
     active_mask: np.ndarray | None = None,
+    factors: dict[int, dict] | None = None,
     span: float = 3.0,
     steps: int = 9,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One labelled row per active latent dimension, largest average KL first (e.g. KL from
     `average_kl_per_dim` on the test set): E[x|z] as that coordinate of μ(x) moves over
-    μ_j ± span. `image_u8` [H, W, C] is one input as the encoder sees it.
+    μ_j ± span. `image_u8` [H, W, C] is one input as the encoder sees it. `factors`
+    (dimension -> {"factor", "normalized_mi"}) adds the factor each row captures.
 
     Inactive dimensions (`active_mask` False; posterior collapse) give constant rows and are
     left out; with no mask every dimension is drawn, and with no active dimension the three
@@ -235,6 +237,11 @@ def traversals(
     z, dims = z[keep], order[keep]  # [K, steps, D], [K]
     images = decode_mean(graphdef, params, z)  # [K, steps, H, W, C]
     labels = [f"z{d}  KL {kl_per_dim[d]:.2f}" + ("" if active[d] else " (inactive)") for d in dims]
+    if factors is not None:
+        labels = [
+            f"{label}  {factors[d]['factor']} {factors[d]['normalized_mi']:.2f}"
+            for label, d in zip(labels, dims, strict=True)
+        ]
     save_labelled_grid(path, images, labels)
     return images, np.asarray(dims)
 

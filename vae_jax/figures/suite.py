@@ -46,9 +46,13 @@ def write_core_figures(config, workdir, dataset, graphdef, params):
     ]
 
 
-def write_figures(config, workdir, dataset, graphdef, params, collapse, baseline=None):
+def write_figures(
+    config, workdir, dataset, graphdef, params, collapse, baseline=None, factors=None
+):
     """Write every figure; returns [(path, caption)] in report order. `collapse` is
-    diagnose_collapse's report (KL per dimension and the active-unit mask)."""
+    diagnose_collapse's report (KL per dimension and the active-unit mask); `factors`, on
+    data with known factors, the disentanglement result's `latent_factors` (the factor each
+    dimension shares most information with), which label the traversal rows."""
     figs = write_core_figures(config, workdir, dataset, graphdef, params)
     path = lambda name: os.path.join(workdir, name)
     encoded = dataset.test_x  # what the encoder sees: the test ELBO's inputs
@@ -73,8 +77,9 @@ def write_figures(config, workdir, dataset, graphdef, params, collapse, baseline
                 "decoded ends are their reconstructions.",
             )
         )
+    captures = None if factors is None else {f["dim"]: f for f in factors}
     _, dims = latent.traversals(
-        path("traversals.png"), graphdef, params, encoded[0], kl_per_dim, active
+        path("traversals.png"), graphdef, params, encoded[0], kl_per_dim, active, captures
     )
     inactive = collapse["collapsed_dims"]
     if active.any():
@@ -92,7 +97,13 @@ def write_figures(config, workdir, dataset, graphdef, params, collapse, baseline
         (
             path("traversals.png"),
             f"Latent traversals around μ(x) of the first test input ({what}): {rows}, each "
-            f"moved over μ_j ± 3 with the others fixed. {rest}",
+            f"moved over μ_j ± 3 with the others fixed. {rest}"
+            + (
+                ""
+                if captures is None
+                else " Each row names the factor the dimension shares most information with "
+                "and I(z_j; factor)/H(factor) (20-bin histogram of μ_j, on MIG's points)."
+            ),
         )
     )
     latent.manifold_2d(path("manifold.png"), graphdef, params, n=20, kl_per_dim=kl_per_dim)
