@@ -255,3 +255,24 @@ def test_two_layers_train_and_evaluate_through_the_cli(tmp_path):
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["kl_estimate"].startswith("Monte Carlo")
     assert (tmp_path / "report.html").stat().st_size > 10_000
+
+
+def test_a_monte_carlo_mean_does_not_make_units_active():
+    """q(z1|x) = N(0, 1) whatever x, and μ2(z1) = 1.5·z1: E[z2|x] = 0 for every x, so no z2
+    unit is active, though each Monte Carlo mean over 100 draws of z1 varies with x by
+    Var ≈ 1.5²/100 = 0.0225 > 0.01 (the naive count calls all of them active)."""
+    c = _config()
+    c.model.latent_dim, c.model.mlp2.top_latent_dim = 4, 4
+    c.model.mlp2.hidden_dims, c.model.mlp2.top_hidden_dims = (), ()
+    model = build_model(c.model, (2, 2, 1), jax.random.key(0))
+    _set(model.encoder.bottom.out, np.zeros((4, 8)), np.zeros(8))  # q(z1|x) = N(0, 1)
+    _set(
+        model.encoder.top.out, np.concatenate([1.5 * np.eye(4), np.zeros((4, 4))], 1), np.zeros(8)
+    )  # μ2 = 1.5 z1
+    _set(model.decoder.top.out, np.zeros((4, 8)), np.zeros(8))  # p(z1|z2) = N(0, 1)
+    graphdef, state = nnx.split(model)
+    images = np.random.default_rng(1).integers(0, 256, size=(400, 2, 2, 1)).astype(np.uint8)
+    per_layer = active_units_per_layer(
+        graphdef, state, images, jax.random.key(3), jax.random.key(4)
+    )
+    assert per_layer["z2"]["active_units"] == 0 and per_layer["z1"]["active_units"] == 0

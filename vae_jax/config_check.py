@@ -114,6 +114,13 @@ def validate_config(c) -> None:
         _positive_int(c, f, allow_zero=True)
     for registry, section, name in _components(c):
         registry[name].validate(c[section][name], None)
+    if 0 < c.eval.disentanglement_points < 100:
+        fail(
+            "eval.disentanglement_points",
+            c.eval.disentanglement_points,
+            "must be 0 (disentanglement_lib's protocol) or at least 100 (every classifier "
+            "needs several examples of each factor value)",
+        )
     if c.eval.max_examples == 1:
         fail("eval.max_examples", 1, "must be 0 (all) or at least 2 (spreads need two)")
     if c.eval.fd_num_examples < 2:

@@ -280,14 +280,20 @@ def dsprites_config(runlocal: bool = False, steps: int = 300_000) -> ml_collecti
     """The setup shared by the dSprites disentanglement configs (experiments/configs/dsprites_*).
 
     The net of Higgins et al. 2017 on dSprites, which disentanglement_lib (Locatello et al. 2019)
-    calls "row 1 of Table 1": a fully connected 1200-1200 ReLU encoder and a 1200-1200-1200
-    tanh decoder with Bernoulli logits, 10 latents; disentanglement_lib's training (Adam,
-    learning rate 1e-4, batch 64, 300,000 steps) on all of dSprites (here: the procedural,
-    dSprites-like set; 717,280 training images, 10,000 validation and 10,000 test images from
-    the same factor grid).
+    calls "row 1 of Table 1" (its `fc_encoder`/`fc_decoder` option): a fully connected
+    1200-1200 ReLU encoder and a 1200-1200-1200 tanh decoder with Bernoulli logits, 10
+    latents; disentanglement_lib's optimiser settings (Adam, learning rate 1e-4, batch 64,
+    300,000 steps), on all of dSprites (here: the procedural, dSprites-like set; 717,280
+    training images, 10,000 validation and 10,000 test images from the same factor grid).
+    Locatello et al.'s study trained conv nets (`conv_encoder`/`deconv_decoder`) on the
+    original images, so numbers from these configs are not comparable with their published
+    distributions.
     """
     c = base_config()
     c.data.name = "dsprites"
+    # Pinned: the same config must not train on other images because a tfds build happens
+    # to exist (--config.data.source=tfds reads the original dSprites).
+    c.data.source = "procedural"
     c.data.binarize = "none"  # the images are binary already
     c.data.batch_size = 64
     c.model.latent_dim = 10

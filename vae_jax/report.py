@@ -377,6 +377,26 @@ def _per_dimension(c: dict) -> str:
     )
 
 
+def _disentanglement(d: dict) -> str:
+    """The five metrics (every value each returns) and the protocol they followed."""
+    rows = []
+    for name in ("beta_vae", "factor_vae", "mig", "dci", "sap"):
+        values = d.get(name, {})
+        cells = ", ".join(f"{_esc(k)} {_num(v, 3)}" for k, v in values.items())
+        sizes = ", ".join(f"{_esc(k)} {_esc(v)}" for k, v in d["protocol"].get(name, {}).items())
+        rows.append(f"<tr><th>{_esc(name)}</th><td>{cells}</td><td>{sizes}</td></tr>")
+    captured = ", ".join(
+        f"z{f['dim']}: {_esc(f['factor'])} ({f['normalized_mi']:.2f})"
+        for f in d.get("latent_factors", [])
+    )
+    return (
+        f"<h2>Disentanglement</h2><p>{_esc(d.get('representation', ''))}; "
+        f"{_esc(d.get('protocol_name', ''))}, seed {_esc(d.get('seed'))}.</p>"
+        f"<table><tr><th>metric</th><th>values</th><th>protocol</th></tr>{''.join(rows)}</table>"
+        f"<p>Factor each dimension shares most information with (I/H): {captured}</p>"
+    )
+
+
 def figure_html(path: str, caption: str) -> str:
     """A PNG embedded in the page (base64) with its caption."""
     with open(path, "rb") as f:
@@ -424,6 +444,8 @@ def render(results: dict, figures: list[tuple[str, str]], config_json: str) -> s
         )
     if c:
         parts.append(_per_dimension(c))
+    if results.get("disentanglement"):
+        parts.append(_disentanglement(results["disentanglement"]))
     parts.append("<h2>Figures</h2>")
     parts += [figure_html(p, cap) for p, cap in figures if os.path.exists(p)]
     parts.append("<h2>Details</h2>")

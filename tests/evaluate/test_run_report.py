@@ -79,6 +79,7 @@ def test_run_writes_all_figures_and_numbers(finished_run):
     assert 0 < sq["fd_reference_test_vs_val"] < min(sq["fd_samples"], sq["fd_reconstructions"])
     assert results["autoencoder_baseline"]["test_kl_nats"] == 0.0
     assert summary["collapse_verdict"] == results["collapse"]["verdict"]
+    assert summary["mutual_info"] == results["collapse"]["mutual_info"]
     mi = results["collapse"]["mutual_info"]
     assert mi["num_examples"] == 32 and mi["lower_nats"] <= mi["log_n"] + 1e-9
     assert mi["mean_kl_nats"] == pytest.approx(results["elbo"]["test_kl_nats"], rel=1e-5)

@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from vae_jax.apply import apply_batches, batch_fn
+from vae_jax.apply import Members, apply_batches, batch_fn
 from vae_jax.model import merge_model
 from vae_jax.priors.standard_normal import StandardNormal
 
@@ -58,6 +58,14 @@ def posterior_statistics(
 
     The last batch is padded (one compilation) and the padding dropped.
     """
+    inner = state.state if isinstance(state, Members) else state
+    model = merge_model(graphdef, *(inner if isinstance(inner, tuple) else (inner,)))
+    if model.hierarchical and layer not in (None, "z1"):
+        raise ValueError(
+            f"layer={layer!r} of a two-layer model: q(z2|x) is not Gaussian (z2's Gaussian "
+            "depends on the sampled z1), so its statistics and I(x;z) bounds are not defined "
+            "here; measure z1, and count z2's active units with active_units_per_layer"
+        )
     return apply_batches(
         _batch_statistics,
         graphdef,
@@ -117,12 +125,27 @@ def active_units_per_layer(
     """Burda et al.'s active units of every latent layer (their Table 2 reports them per
     layer for the two-layer models): Cov_x(E_q[z_l,d | x]) against the threshold, in units
     of Var_p(z_l,d), the variance of the layer under the model's prior (from draws with
-    `prior_key`: pass the collapse diagnosis's, so that both count the same units)."""
-    means = layer_means(graphdef, state, images_u8, key, batch_size=batch_size)
+    `prior_key`: pass the collapse diagnosis's, so that both count the same units).
+
+    Where E_q[z_l | x] is a Monte Carlo mean (the upper layer of a two-layer model), the
+    variance over x of a noisy mean would add E_x Var(mean | x), of the order of the
+    threshold itself; so the variance is cross-fitted: the covariance over x of two means
+    from independent draws (`key` folded with 0 and 1), unbiased for Var_x(E_q[z | x]). For
+    an exact mean the two are equal and this is the plain variance."""
+    first, second = (
+        layer_means(graphdef, state, images_u8, jax.random.fold_in(key, i), batch_size=batch_size)
+        for i in (0, 1)
+    )
     out = {}
-    for name, loc in means.items():
-        count, _, _ = active_units(loc, threshold, prior_variance(graphdef, state, prior_key, name))
-        out[name] = {"active_units": count, "num_dims": int(loc.shape[-1])}
+    for name, a in first.items():
+        a, b = np.asarray(a, np.float64), np.asarray(second[name], np.float64)
+        variances = np.mean((a - a.mean(axis=0)) * (b - b.mean(axis=0)), axis=0)  # [D]
+        prior_var = prior_variance(graphdef, state, prior_key, name)
+        scale = 1.0 if prior_var is None else prior_var
+        out[name] = {
+            "active_units": int(np.sum(variances / scale > threshold)),
+            "num_dims": int(a.shape[-1]),
+        }
     return out
 
 

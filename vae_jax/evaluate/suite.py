@@ -509,7 +509,10 @@ def _measure(
                 counts = ", ".join(
                     f"{n} {v['active_units']}/{v['num_dims']}" for n, v in per_layer.items()
                 )
-                c["verdict"] = f"layer {layer}: {c['verdict']}; active units per layer: {counts}"
+                c["verdict"] = (
+                    f"layer {layer} (its KL per dimension is to N(0, 1), not to p(z1|z2)): "
+                    f"{c['verdict']}; active units per layer: {counts}"
+                )
     for i, r in enumerate(results):
         r["sample_quality"] = sample_quality_summary(
             configs[i],
@@ -572,7 +575,7 @@ def summary_lines(results: dict) -> list[str]:
     if "disentanglement" in results:
         values = disentangle.headline(results["disentanglement"])
         lines.append(
-            "disentanglement (μ(x)): "
+            f"disentanglement of μ(x) ({results['disentanglement']['protocol_name']}): "
             + ", ".join(f"{disentangle.HEADLINES[k][1]} {v:.3f}" for k, v in values.items())
         )
     sq = results.get("sample_quality", {})
@@ -608,9 +611,11 @@ def summary_of(results: dict, timings: dict | None = None) -> dict:
         summary["test_log_likelihood_stderr"] = ll["log_likelihood_stderr"]
         summary["num_importance_samples"] = ll["num_importance_samples"]
         summary["collapse_verdict"] = results["collapse"]["verdict"]
-    if "disentanglement" in results:
-        summary["disentanglement"] = disentangle.headline(results["disentanglement"])
         summary["mutual_info"] = results["collapse"]["mutual_info"]
+    if "disentanglement" in results:
+        d = results["disentanglement"]
+        summary["disentanglement"] = disentangle.headline(d)
+        summary["disentanglement_protocol"] = d["protocol_name"]
     if timings:
         summary["timings"] = timings
     return summary

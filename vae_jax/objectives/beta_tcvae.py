@@ -102,8 +102,10 @@ def make(section, spec: Spec) -> Objective:
     def loss(model, batch, key: jax.Array, ctx: Context):
         if not remedies.is_standard_normal(model.prior) or model.hierarchical:
             raise ConfigError(
-                "objective 'beta_tcvae' needs model.prior='standard_normal' (its dimension-wise "
-                f"KL uses a factorised N(0, 1)); this model's prior is {type(model.prior).__name__}"
+                "objective 'beta_tcvae' needs one latent layer under model.prior="
+                "'standard_normal' (its dimension-wise KL uses a factorised N(0, 1)); this "
+                f"model has prior {type(model.prior).__name__} and "
+                f"{'two layers' if model.hierarchical else 'one layer'}"
             )
         num_train = spec.num_train or ctx.num_train
         if not num_train:

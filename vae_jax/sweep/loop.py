@@ -202,7 +202,11 @@ class _SweepLoop:
             t_chunk, first = time.time(), step
             with timings.phase("train steps"):
                 if lazy:  # every member's rows (padded: one size) from one rendered array
-                    data, idx = chunk_data(self.dataset, np.asarray(idx))
+                    rows = np.asarray(idx)  # [M, ...]
+                    # Members with one seed read the same rows: render them once.
+                    shared = len(rows) > 1 and bool((rows == rows[:1]).all())
+                    data, idx = chunk_data(self.dataset, rows[:1] if shared else rows)
+                    idx = np.broadcast_to(idx, rows.shape) if shared else idx
                     data, idx = jax.device_put(data), jnp.asarray(idx)
                 stacked, metrics = runner(stacked, data, idx, active, keys, hyper)
                 if before is not None:  # frozen members keep their state (not its step)

@@ -31,10 +31,12 @@ trees also split on other dimensions (noisy codes), which a finite sample always
 
 from __future__ import annotations
 
+import os
 from functools import partial
 
 import numpy as np
 import scipy.stats
+from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.ensemble import GradientBoostingClassifier
 
@@ -73,13 +75,24 @@ def draw(
 def importance_matrix(codes_train, factors_train, codes_test, factors_test, model):
     """(R [D, F], mean train accuracy, mean test accuracy), one fitted `model` per factor."""
     num_codes, num_factors = codes_train.shape[1], factors_train.shape[1]
-    r = np.zeros((num_codes, num_factors), dtype=np.float64)
-    train_acc, test_acc = [], []
-    for k in range(num_factors):
+
+    def fit(k):  # one factor's classifier; sklearn's trees run on one core, so the
+        # factors are fitted in parallel threads (the fits release the GIL): same numbers.
         m = clone(model).fit(codes_train, factors_train[:, k])
-        r[:, k] = np.abs(m.feature_importances_)
-        train_acc.append(np.mean(m.predict(codes_train) == factors_train[:, k]))
-        test_acc.append(np.mean(m.predict(codes_test) == factors_test[:, k]))
+        train = np.mean(m.predict(codes_train) == factors_train[:, k])
+        return (
+            np.abs(m.feature_importances_),
+            train,
+            np.mean(m.predict(codes_test) == factors_test[:, k]),
+        )
+
+    fits = Parallel(n_jobs=min(num_factors, os.cpu_count() or 1), prefer="threads")(
+        delayed(fit)(k) for k in range(num_factors)
+    )
+    r = np.zeros((num_codes, num_factors), dtype=np.float64)
+    for k, (importances, _, _) in enumerate(fits):
+        r[:, k] = importances
+    train_acc, test_acc = [f[1] for f in fits], [f[2] for f in fits]
     return r, float(np.mean(train_acc)), float(np.mean(test_acc))
 
 

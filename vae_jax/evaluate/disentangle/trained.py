@@ -119,7 +119,18 @@ def score_models(
     for o in out:
         o["representation"] = "encoder mean μ(x) of the first latent layer"
         o["seed"] = seed
+        o["protocol_name"] = protocol_name(points, dci_trees)
     return out
+
+
+def protocol_name(points: int, dci_trees: int) -> str:
+    """ "disentanglement_lib protocol", or what the reduced one changed."""
+    if not points and dci_trees == 100:
+        return "disentanglement_lib protocol"
+    changed = ([f"{points} training points"] if points else []) + (
+        [f"DCI with {dci_trees} trees"] if dci_trees != 100 else []
+    )
+    return "reduced protocol: " + ", ".join(changed)
 
 
 def headline(result: dict) -> dict[str, float]:
