@@ -102,6 +102,20 @@ def sample_factors(data, num: int, rng: np.random.Generator) -> np.ndarray:
     return compact(factors, sizes)
 
 
+def random_points(metric: str, data, seed: int, **sizes: int) -> Draw:
+    """A draw of independent random points, one part per size (num_train -> "train",
+    num_test -> "test", in the order given), each [n, F]; labels are their factors (MIG,
+    DCI and SAP: disentanglement_lib's `generate_batch_factor_code`)."""
+    rng = np.random.default_rng(seed)
+    points, labels = {}, {}
+    for key, num in sizes.items():
+        part = key.removeprefix("num_")
+        factors = sample_factors(data, num, rng)
+        points[part] = Points(factors)
+        labels[part] = factors.astype(np.int64)
+    return make_draw(metric, data, seed, points, labels, sizes)
+
+
 def make_draw(metric, data, seed, points, labels, protocol) -> Draw:
     return Draw(
         metric=metric,

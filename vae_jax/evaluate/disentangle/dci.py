@@ -43,11 +43,9 @@ from sklearn.ensemble import GradientBoostingClassifier
 from vae_jax.evaluate.disentangle.common import (
     CHUNK_SIZE,
     Draw,
-    Points,
     encode,
-    make_draw,
     per_member,
-    sample_factors,
+    random_points,
 )
 
 PROTOCOL = {"num_train": 10_000, "num_test": 5_000}
@@ -61,15 +59,7 @@ def draw(
     num_test: int = PROTOCOL["num_test"],
 ) -> Draw:
     """Parts "train" and "test": random points [n, F]; labels are their factors."""
-    rng = np.random.default_rng(seed)
-    points, labels = {}, {}
-    for part, num in (("train", num_train), ("test", num_test)):
-        factors = sample_factors(data, num, rng)
-        points[part] = Points(factors)
-        labels[part] = factors.astype(np.int64)
-    return make_draw(
-        "dci", data, seed, points, labels, {"num_train": num_train, "num_test": num_test}
-    )
+    return random_points("dci", data, seed, num_train=num_train, num_test=num_test)
 
 
 def importance_matrix(codes_train, factors_train, codes_test, factors_test, model):

@@ -36,14 +36,12 @@ import numpy as np
 from vae_jax.evaluate.disentangle.common import (
     CHUNK_SIZE,
     Draw,
-    Points,
     discrete_entropy,
     discrete_mutual_info,
     encode,
     histogram_discretize,
-    make_draw,
     per_member,
-    sample_factors,
+    random_points,
 )
 
 PROTOCOL = {"num_train": 10_000}
@@ -52,15 +50,7 @@ NUM_BINS = 20  # discretizer.num_bins in mig.gin
 
 def draw(data, *, seed: int, num_train: int = PROTOCOL["num_train"]) -> Draw:
     """Part "train": num_train random points [n, F]; labels are their factors."""
-    factors = sample_factors(data, num_train, np.random.default_rng(seed))
-    return make_draw(
-        "mig",
-        data,
-        seed,
-        {"train": Points(factors)},
-        {"train": factors.astype(np.int64)},
-        {"num_train": num_train},
-    )
+    return random_points("mig", data, seed, num_train=num_train)
 
 
 def mig_from_codes(codes: np.ndarray, factors: np.ndarray, num_bins: int = NUM_BINS):

@@ -20,8 +20,11 @@ same 20-bin histogram estimate), for figure captions.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from sklearn.ensemble import GradientBoostingClassifier
+from sklearn.exceptions import ConvergenceWarning
 
 from vae_jax.apply import apply_batches, batch_fn
 from vae_jax.evaluate.disentangle import METRICS
@@ -102,13 +105,19 @@ def score_models(
         options = {}
         if name == "dci":
             options["model"] = GradientBoostingClassifier(n_estimators=dci_trees, random_state=seed)
-        scores = metric.score(draw, codes, **options)
+        with warnings.catch_warnings(record=True) as caught:
+            # lbfgs stops at max_iter = 100 on unscaled BetaVAE features, as it does in
+            # disentanglement_lib; recorded in the protocol instead of printed per member.
+            warnings.simplefilter("always", ConvergenceWarning)
+            scores = metric.score(draw, codes, **options)
+        converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
         scores = scores if isinstance(scores, list) else [scores]
         for m, s in enumerate(scores):
             out[m][name] = {k: float(v) for k, v in s.items()}
             out[m]["protocol"][name] = {
                 **draw.protocol,
                 **({"trees": dci_trees} if name == "dci" else {}),
+                **({} if converged else {"classifier_converged": False}),
             }
         if name == "mig":
             member_codes = codes["train"] if members is not None else codes["train"][None]
