@@ -7,7 +7,7 @@ metrics of every member.
     python -m vae_jax.sweep --config=experiments/configs/dsprites_annealed.py --workdir=runs/dsprites_annealed
 
 The full run (300k steps × 6 members) is for a GPU and has not been run. Arguments:
-`:runlocal` (CPU: C_max ∈ {5, 25}, 3,000 steps, C reaching C_max at step 2,000), `:cmax=5,25`,
+`:runlocal` (CPU: C_max ∈ {5, 25}, 5,000 steps, C reaching C_max at step 2,000; not run), `:cmax=5,25`,
 `:steps=N`.
 """
 

@@ -6,7 +6,7 @@ metrics of every member.
     python -m vae_jax.sweep --config=experiments/configs/dsprites_beta_tcvae.py --workdir=runs/dsprites_beta_tcvae
 
 The full run (300k steps × 6 members) is for a GPU and has not been run. Arguments:
-`:runlocal` (CPU: tc_beta ∈ {1, 6}, 3,000 steps), `:tcs=1,6`, `:steps=N`.
+`:runlocal` (CPU: tc_beta ∈ {1, 6}, 5,000 steps; not run), `:tcs=1,6`, `:steps=N`.
 """
 
 from vae_jax.config_lib import dsprites_config, parse_arg
