@@ -30,6 +30,7 @@ def test_encoder_decoder_shapes(net, shape, likelihood):
     model = build_model(mc, shape, jax.random.key(0))
     x = jnp.zeros((5, *shape))
     q = model.posterior(x)
+    q = q["z1"] if isinstance(q, dict) else q  # mlp2: the decoder reads the first layer
     assert q.loc.shape == q.log_scale.shape == (5, 3)
     num_params = LIKELIHOODS[likelihood].make(mc[likelihood], None).num_params
     z = q.sample(jax.random.key(1), 2)  # [L, B, D]: decoders take any leading axes
