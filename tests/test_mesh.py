@@ -59,7 +59,7 @@ def _run(net: str, devices: int, workdir) -> dict:
     return json.loads(_on_8_devices(SCRIPT, net, devices, workdir))
 
 
-@pytest.mark.parametrize("net", ["mlp", "conv"])
+@pytest.mark.parametrize("net", ["mlp", pytest.param("conv", marks=pytest.mark.slow)])
 def test_a_run_sharded_over_8_devices_equals_the_1_device_run(tmp_path, net):
     one = _run(net, 1, tmp_path / "one")
     eight = _run(net, 8, tmp_path / "eight")

@@ -230,13 +230,15 @@ def test_two_layers_train_and_evaluate_through_the_cli(tmp_path):
     """40 runlocal steps with the IWAE bound (K = 2): the loss falls, and the evaluation
     reports log p(x), a Monte Carlo KL, and active units per layer, in eval.json and in
     the verdict line."""
-    flags = {"model.net": "mlp2", "data.name": "synthetic", "data.val_size": 100}
+    flags = {"model.net": "mlp2", "data.name": "synthetic", "data.val_size": 50}
     flags.update({"model.latent_dim": 6, "model.mlp2.top_latent_dim": 3})
     flags.update({"model.mlp2.hidden_dims": "(64,)", "model.mlp2.top_hidden_dims": "(16,)"})
     flags.update({"objective.name": "iwae", "objective.iwae.num_samples": 2})
     flags.update({"eval.sample_quality": False, "eval.autoencoder_steps": 0})
-    flags.update({"eval.num_importance_samples": 50, "eval.loglik_examples": 50})
-    flags.update({"eval.num_figure_examples": 4, "train.learning_rate": 3e-3})
+    flags.update({"eval.num_importance_samples": 20, "eval.loglik_examples": 32})
+    flags.update({"eval.max_examples": 64, "eval.batch_size": 32, "train.eval_every": 0})
+    flags.update({"data.synthetic_size": 400, "eval.num_figure_examples": 4})
+    flags.update({"train.learning_rate": 3e-3})
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
     done = subprocess.run(
         main_command(tmp_path, flags), cwd=ROOT, env=env, capture_output=True, text=True

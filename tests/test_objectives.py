@@ -32,7 +32,7 @@ def _chunk_means(weight, steps=40, every=10):
     ]
 
 
-@pytest.mark.parametrize("how", ["steps", "epochs"])
+@pytest.mark.parametrize("how", ["steps", pytest.param("epochs", marks=pytest.mark.slow)])
 def test_kl_warmup_reads_the_step_and_n_through_the_cli(tmp_path, how):
     beta = 2.0
     c = apply_runlocal(base_config())  # the run's batch size, and N after the auto val split
@@ -51,6 +51,7 @@ def test_kl_warmup_reads_the_step_and_n_through_the_cli(tmp_path, how):
     assert "beta" in first_step  # the progress line shows what the objective logs
 
 
+@pytest.mark.slow  # ~14 s; `make test-slow`
 def test_without_warmup_there_is_no_beta_metric(tmp_path):
     records, stdout = _train(tmp_path)
     assert all("beta" not in r for r in records)

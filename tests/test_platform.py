@@ -67,6 +67,7 @@ def test_the_record_says_whether_determinism_is_in_effect():
         assert status["in_effect"] is None  # not applicable: CPU and TPU ops are deterministic
 
 
+@pytest.mark.slow  # ~18 s; `make test-slow`
 def test_summary_holds_the_platform_execution_and_timings(tmp_path, capsys):
     config = tiny_config(**{"eval.diagnostics": True, "eval.sample_quality": False})
     run(config, str(tmp_path))

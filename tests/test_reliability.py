@@ -458,6 +458,7 @@ def test_a_disk_that_fills_during_a_save(tiny_disk, monkeypatch, capsys):
     assert len(err) == 1 and "the disk is full" in err[0] and str(tiny_disk) in err[0], err
 
 
+@pytest.mark.slow  # ~26 s; `make test-slow`
 def test_a_model_too_large_for_memory(tmp_path):
     with open("/proc/sys/vm/overcommit_memory") as f:
         if f.read().strip() == "1":

@@ -184,6 +184,7 @@ def test_resuming_with_another_config_or_fewer_steps_is_refused(swept):
         train_members(_members(**{"train.num_steps": 20}), str(root), dataset)
 
 
+@pytest.mark.slow  # ~16 s; `make test-slow`
 def test_a_string_axis_runs_end_to_end(tmp_path):
     from vae_jax.sweep.run import run_sweep
 

@@ -99,6 +99,7 @@ def test_steps_compile_once(parts):
     assert int(s.step) == 3
 
 
+@pytest.mark.slow  # ~14 s; `make test-slow`
 def test_jit_matches_no_jit(parts):
     state, data, key, hyper = parts["state"], parts["data"], parts["key"], parts["hyper"]
     batch = _rows(data, slice(0, BATCH))
