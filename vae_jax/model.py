@@ -130,7 +130,9 @@ class VAE(nnx.Module):
         """z ~ p(z): the prior's draw, or for a hierarchical model z2 ~ p(z2) (at the
         temperature) and then z1 ~ p(z1|z2), as a tree."""
         if not self.hierarchical:  # the key itself: one-layer draws stay as they were
-            return self.prior.sample(key, num_samples, encoder=self.encoder, temperature=temperature)
+            return self.prior.sample(
+                key, num_samples, encoder=self.encoder, temperature=temperature
+            )
         kz, kb = jax.random.split(key)
         top = self.prior.sample(kz, num_samples, encoder=self.encoder, temperature=temperature)
         return self.decoder.sample_below(top, kb)
