@@ -41,6 +41,11 @@ BAD = {
         "train.require_accelerator",
         "True",
     ),
+    "too_few_disentanglement_points": (
+        {"eval.disentanglement_points": 50},
+        "eval.disentanglement_points",
+        "50",
+    ),
     "checkpoint_not_multiple_of_log": (
         {"train.log_every": 10, "train.checkpoint_every": 25},
         "train.checkpoint_every",

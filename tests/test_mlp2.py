@@ -26,7 +26,7 @@ from vae_jax.components import Spec
 from vae_jax.config_check import validate_config
 from vae_jax.config_lib import base_config
 from vae_jax.errors import ConfigError
-from vae_jax.evaluate.active_units import active_units_per_layer
+from vae_jax.evaluate.active_units import active_units_per_layer, posterior_statistics
 from vae_jax.evaluate.loglik import importance_log_likelihood
 from vae_jax.evaluate.suite import kl_estimate
 from vae_jax.likelihoods import gaussian
@@ -251,6 +251,8 @@ def test_two_layers_train_and_evaluate_through_the_cli(tmp_path):
     assert results["run"]["latent_dim"] == 9
     per_layer = results["collapse"]["active_units_per_layer"]
     assert per_layer["z1"]["num_dims"] == 6 and per_layer["z2"]["num_dims"] == 3
+    # z1's count is the collapse diagnosis's own (the same μ1 and prior draws)
+    assert per_layer["z1"]["active_units"] == results["collapse"]["num_active"]
     assert "active units per layer: z1 " in results["collapse"]["verdict"]
     ll = results["log_likelihood"]
     assert ll["log_likelihood_nats"] >= ll["elbo_same_examples_nats"] - 0.5
@@ -278,3 +280,24 @@ def test_a_monte_carlo_mean_does_not_make_units_active():
         graphdef, state, images, jax.random.key(3), jax.random.key(4)
     )
     assert per_layer["z2"]["active_units"] == 0 and per_layer["z1"]["active_units"] == 0
+    # The estimate still counts a unit that follows x: μ1 = x (σ1 = 0.1), so E[z2|x] ≈ 1.5 x.
+    _set(
+        model.encoder.bottom.out,
+        np.concatenate([np.eye(4), np.zeros((4, 4))], 1),
+        np.concatenate([np.zeros(4), np.full(4, np.log(0.1))]),
+    )
+    graphdef, state = nnx.split(model)
+    per_layer = active_units_per_layer(
+        graphdef, state, images, jax.random.key(3), jax.random.key(4)
+    )
+    assert per_layer["z2"]["active_units"] == 4 and per_layer["z1"]["active_units"] == 4
+
+
+def test_the_second_layer_has_no_gaussian_statistics():
+    model = _model()
+    graphdef, state = nnx.split(model)
+    images = np.zeros((4, 1, P, 1), np.uint8)
+    with pytest.raises(ValueError, match="q\\(z2\\|x\\) is not Gaussian"):
+        posterior_statistics(graphdef, state, images, jax.random.key(0), layer="z2")
+    stats = posterior_statistics(graphdef, state, images, jax.random.key(0), layer="z1")
+    assert stats["loc"].shape == (4, 1)

@@ -118,8 +118,8 @@ def validate_config(c) -> None:
         fail(
             "eval.disentanglement_points",
             c.eval.disentanglement_points,
-            "must be 0 (disentanglement_lib's protocol) or at least 100 (every classifier "
-            "needs several examples of each factor value)",
+            "must be 0 (disentanglement_lib's protocol) or at least 100 (fewer points can "
+            "leave a classifier with a single class to fit)",
         )
     if c.eval.max_examples == 1:
         fail("eval.max_examples", 1, "must be 0 (all) or at least 2 (spreads need two)")

@@ -279,8 +279,8 @@ def load_saved_config(path: str) -> ml_collections.ConfigDict:
 def dsprites_config(runlocal: bool = False, steps: int = 300_000) -> ml_collections.ConfigDict:
     """The setup shared by the dSprites disentanglement configs (experiments/configs/dsprites_*).
 
-    The net of Higgins et al. 2017 on dSprites, which disentanglement_lib (Locatello et al. 2019)
-    calls "row 1 of Table 1" (its `fc_encoder`/`fc_decoder` option): a fully connected
+    The net of Higgins et al. 2017 on dSprites (their Table 1, row 1, which disentanglement_lib's
+    `fc_encoder`/`fc_decoder` docstrings cite): a fully connected
     1200-1200 ReLU encoder and a 1200-1200-1200 tanh decoder with Bernoulli logits, 10
     latents; disentanglement_lib's optimiser settings (Adam, learning rate 1e-4, batch 64,
     300,000 steps), on all of dSprites (here: the procedural, dSprites-like set; 717,280

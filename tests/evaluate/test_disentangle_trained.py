@@ -13,6 +13,7 @@ from vae_jax.apply import Members
 from vae_jax.config_lib import base_config
 from vae_jax.data import dsprites
 from vae_jax.evaluate.disentangle import trained
+from vae_jax.evaluate.suite import summary_of
 from vae_jax.model import build_model
 from vae_jax.sweep.loop import stack
 
@@ -67,6 +68,24 @@ def test_latent_factors_names_the_factor_a_code_follows():
     out = trained.latent_factors(codes, factors, ("a", "b", "c"))
     assert out[0]["factor"] == "c" and out[0]["normalized_mi"] > 0.8
     assert out[1]["normalized_mi"] < 0.05  # noise follows nothing
+
+
+def test_the_protocol_is_named_next_to_the_numbers():
+    assert trained.protocol_name(0, 100) == "disentanglement_lib protocol"
+    assert trained.protocol_name(2000, 20) == (
+        "reduced protocol: 2000 training and 1000 evaluation points, DCI with 20 trees"
+    )
+    result = {name: {key: 0.5} for name, (key, _) in trained.HEADLINES.items()}
+    result["protocol_name"] = trained.protocol_name(0, 100)
+    summary = summary_of(
+        {
+            "run": {"platform": {}, "execution": {}},
+            "elbo": {},
+            "disentanglement": result,
+        }
+    )
+    assert summary["disentanglement"] == {name: 0.5 for name in trained.METRIC_NAMES}
+    assert summary["disentanglement_protocol"] == "disentanglement_lib protocol"
 
 
 def test_protocol_sizes_default_to_disentanglement_lib():

@@ -280,7 +280,7 @@ def test_evaluating_an_earlier_checkpoint_reports_its_own_validation(finished_ru
     assert "validation ELBO" in proc.stdout and "at step 20 " in proc.stdout
 
 
-@pytest.mark.slow  # ~29 s; the next test covers the CLI's numbers
+@pytest.mark.slow  # ~29 s; `make test-slow`
 def test_evaluate_cli_is_reproducible(finished_run):
     workdir, _ = finished_run
     cmd = [

@@ -121,6 +121,7 @@ def active_units_per_layer(
     prior_key: jax.Array,
     threshold: float = 0.01,
     batch_size: int = 500,
+    exact_means: dict[str, np.ndarray] | None = None,
 ) -> dict[str, dict]:
     """Burda et al.'s active units of every latent layer (their Table 2 reports them per
     layer for the two-layer models): Cov_x(E_q[z_l,d | x]) against the threshold, in units
@@ -130,8 +131,10 @@ def active_units_per_layer(
     Where E_q[z_l | x] is a Monte Carlo mean (the upper layer of a two-layer model), the
     variance over x of a noisy mean would add E_x Var(mean | x), of the order of the
     threshold itself; so the variance is cross-fitted: the covariance over x of two means
-    from independent draws (`key` folded with 0 and 1), unbiased for Var_x(E_q[z | x]). For
-    an exact mean the two are equal and this is the plain variance."""
+    from independent draws (`key` folded with 0 and 1), unbiased for the (1/N) variance of
+    E_q[z | x] over these N examples. For an exact mean the two are equal and this is the
+    plain variance. `exact_means`: layers whose means are already computed (the collapse
+    diagnosis's μ1, so that both count z1's units from the same numbers)."""
     first, second = (
         layer_means(graphdef, state, images_u8, jax.random.fold_in(key, i), batch_size=batch_size)
         for i in (0, 1)
@@ -139,6 +142,8 @@ def active_units_per_layer(
     out = {}
     for name, a in first.items():
         a, b = np.asarray(a, np.float64), np.asarray(second[name], np.float64)
+        if exact_means is not None and name in exact_means:
+            a = b = np.asarray(exact_means[name], np.float64)
         variances = np.mean((a - a.mean(axis=0)) * (b - b.mean(axis=0)), axis=0)  # [D]
         prior_var = prior_variance(graphdef, state, prior_key, name)
         scale = 1.0 if prior_var is None else prior_var

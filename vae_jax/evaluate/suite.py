@@ -503,6 +503,7 @@ def _measure(
                     images,
                     jax.random.fold_in(eval_key(configs[i], "collapse"), 11),
                     jax.random.fold_in(eval_key(configs[i], "collapse"), 7),  # as `variance`
+                    exact_means={layer: member(stats, i)["loc"]},  # the collapse's own μ1
                 )
                 c = r["collapse"]
                 c["active_units_per_layer"] = per_layer

@@ -94,7 +94,17 @@ def run_sweep(config, root: str, specs: list[str]) -> list[dict]:
                     os.path.join(root, "disentanglement.png"), rows, swept
                 ),
                 "The five disentanglement metrics of each member's encoder mean μ(x) against "
-                "the swept value (disentanglement_lib's protocols; sizes in sweep.json).",
+                "the swept value ("
+                + "; ".join(
+                    sorted(
+                        {
+                            str(r.get("disentanglement_protocol_name"))
+                            for r in rows
+                            if r.get("mig") is not None
+                        }
+                    )
+                )
+                + "; sizes in sweep.json).",
             ),
             (
                 figures_lib.reconstruction_vs_disentanglement(

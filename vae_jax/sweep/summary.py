@@ -57,6 +57,7 @@ def member_row(member: dict, results: dict | None) -> dict:
         d = results["disentanglement"]
         row.update(headline(d))  # beta_vae, factor_vae, mig, dci, sap
         row["disentanglement_protocol"] = d["protocol"]
+        row["disentanglement_protocol_name"] = d.get("protocol_name")
     return row
 
 
@@ -105,6 +106,13 @@ def notes(rows: list[dict]) -> list[str]:
             by.setdefault(m.get("kl_estimate"), []).append(m["member"])
         out.append(
             "KL: " + "; ".join(f"{how} for {', '.join(names)}" for how, names in by.items()) + "."
+        )
+    names = {m["disentanglement_protocol_name"] for m in measured if m.get("mig") is not None}
+    if names:
+        out.append(
+            "BetaVAE, FactorVAE, MIG, DCI disentanglement and SAP of μ(x): "
+            + "; ".join(sorted(str(n) for n in names))
+            + " (sizes in sweep.json)."
         )
     if any(m.get("mi_saturated") for m in rows):
         out.append(

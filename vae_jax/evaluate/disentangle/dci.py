@@ -31,12 +31,11 @@ trees also split on other dimensions (noisy codes), which a finite sample always
 
 from __future__ import annotations
 
-import os
 from functools import partial
 
 import numpy as np
 import scipy.stats
-from joblib import Parallel, delayed
+from joblib import Parallel, cpu_count, delayed
 from sklearn.base import clone
 from sklearn.ensemble import GradientBoostingClassifier
 
@@ -67,7 +66,8 @@ def importance_matrix(codes_train, factors_train, codes_test, factors_test, mode
     num_codes, num_factors = codes_train.shape[1], factors_train.shape[1]
 
     def fit(k):  # one factor's classifier; sklearn's trees run on one core, so the
-        # factors are fitted in parallel threads (the fits release the GIL): same numbers.
+        # factors are fitted in parallel threads (tree building releases the GIL, the
+        # per-stage loop does not): the same numbers, each clone seeded.
         m = clone(model).fit(codes_train, factors_train[:, k])
         train = np.mean(m.predict(codes_train) == factors_train[:, k])
         return (
@@ -76,7 +76,7 @@ def importance_matrix(codes_train, factors_train, codes_test, factors_test, mode
             np.mean(m.predict(codes_test) == factors_test[:, k]),
         )
 
-    fits = Parallel(n_jobs=min(num_factors, os.cpu_count() or 1), prefer="threads")(
+    fits = Parallel(n_jobs=min(num_factors, cpu_count()), prefer="threads")(
         delayed(fit)(k) for k in range(num_factors)
     )
     r = np.zeros((num_codes, num_factors), dtype=np.float64)

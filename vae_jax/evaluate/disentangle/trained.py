@@ -110,14 +110,20 @@ def score_models(
             # disentanglement_lib; recorded in the protocol instead of printed per member.
             warnings.simplefilter("always", ConvergenceWarning)
             scores = metric.score(draw, codes, **options)
-        converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+        converged = True
+        for w in caught:  # other warnings are shown as they would have been
+            if issubclass(w.category, ConvergenceWarning):
+                converged = False
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         scores = scores if isinstance(scores, list) else [scores]
         for m, s in enumerate(scores):
             out[m][name] = {k: float(v) for k, v in s.items()}
             out[m]["protocol"][name] = {
                 **draw.protocol,
                 **({"trees": dci_trees} if name == "dci" else {}),
-                **({} if converged else {"classifier_converged": False}),
+                # (over the group's members: the fits are made inside one score call)
+                **({} if converged else {"classifier_converged_all_members": False}),
             }
         if name == "mig":
             member_codes = codes["train"] if members is not None else codes["train"][None]
@@ -136,9 +142,9 @@ def protocol_name(points: int, dci_trees: int) -> str:
     """ "disentanglement_lib protocol", or what the reduced one changed."""
     if not points and dci_trees == 100:
         return "disentanglement_lib protocol"
-    changed = ([f"{points} training points"] if points else []) + (
-        [f"DCI with {dci_trees} trees"] if dci_trees != 100 else []
-    )
+    changed = (
+        [f"{points} training and {max(points // 2, 2)} evaluation points"] if points else []
+    ) + ([f"DCI with {dci_trees} trees"] if dci_trees != 100 else [])
     return "reduced protocol: " + ", ".join(changed)
 
 
