@@ -8,8 +8,8 @@ their Table 1.
 
 It gave a test ELBO of −244.92 nats/example and log p(x) ≈ −239.94 (K = 5000, first 1000
 test images; run with --config.eval.num_importance_samples=5000), seed 0, with 83 of 100 z1
-and 1 of 50 z2 units active. `:iwae=5`: ELBO −246.42, log p(x) ≈ −238.17, active units
-97/100 and 2/50 (Burda et al.'s finding: IWAE uses more units and gains log p(x)).
+and 1 of 50 z2 units active. `:iwae=5` (with the same K = 5000 flag): ELBO −246.42,
+log p(x) ≈ −238.17, active units 97/100 and 2/50 (IWAE uses more units, as in Burda et al.).
 README: "The model zoo". Arguments: `:runlocal`, `:iwae=K` (0: the ELBO).
 """
 
