@@ -12,7 +12,7 @@ from vae_jax.config_check import validate_config
 from vae_jax.data import DATASETS, DataError, load_dataset
 from vae_jax.data import dsprites as ds
 from vae_jax.data.ground_truth import GroundTruthData
-from vae_jax.data.pipeline import chunk_data, is_binary, is_lazy
+from vae_jax.data.pipeline import chunk_data, is_binary, is_lazy, member_chunk_data
 from vae_jax.data.sources import CLASS_NAMES, EXPECTED_SHAPES
 from vae_jax.errors import ConfigError
 
@@ -247,6 +247,24 @@ def test_chunk_data_renders_the_rows():
     np.testing.assert_array_equal(renumbered, np.arange(6).reshape(2, 3))
     np.testing.assert_array_equal(data["image"], view[rows.ravel()])
     np.testing.assert_array_equal(data["label"], rows.ravel())
+
+
+def test_members_that_share_rows_share_one_rendered_copy():
+    """A sweep's members [A, B, A] (seeds 0, 1, 0): two copies rendered, and every member's
+    renumbered rows pick its own images."""
+    view = ds.SpriteImages(np.arange(2000, 2400))
+    d = load_dataset(tiny_config().data)
+    d = d._replace(train_x=view, train_y=np.arange(400, dtype=np.int32))
+    a, b = np.array([[3, 9], [4, 1]], np.int32), np.array([[7, 7], [0, 399]], np.int32)
+    rows = np.stack([a, b, a])  # [M = 3, steps, batch]
+    data, idx = member_chunk_data(d, rows)
+    assert data["image"].shape[0] == 8 and idx.shape == rows.shape  # 2 members' worth
+    for m in range(3):
+        np.testing.assert_array_equal(
+            data["image"][idx[m]], view[rows[m].ravel()].reshape(*rows[m].shape, 64, 64, 1)
+        )
+        np.testing.assert_array_equal(data["label"][idx[m]], rows[m])
+    np.testing.assert_array_equal(idx[0], idx[2])
 
 
 @pytest.fixture

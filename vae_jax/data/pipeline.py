@@ -217,6 +217,17 @@ def chunk_data(dataset: Dataset, rows) -> tuple[dict, np.ndarray] | None:
     return data, np.arange(flat.size, dtype=rows.dtype).reshape(rows.shape)
 
 
+def member_chunk_data(dataset: Dataset, rows) -> tuple[dict, np.ndarray]:
+    """`chunk_data` for a sweep's members, rows [M, ...]: members that read the same rows
+    (those with one seed) share one rendered copy. Returns (data, idx [M, ...]) with
+    data["image"][idx[m]] the images of rows[m]. The number of distinct members is fixed
+    by the seeds, so the data's size, and the compiled step, stay the same chunk to chunk."""
+    rows = np.asarray(rows)
+    unique, inverse = np.unique(rows.reshape(len(rows), -1), axis=0, return_inverse=True)
+    data, idx = chunk_data(dataset, unique.reshape(len(unique), *rows.shape[1:]))
+    return data, idx[np.asarray(inverse).reshape(-1)]
+
+
 def batch_indices(num_examples: int, batch_size: int, seed: int, start: int, num_steps: int):
     """Example indices for steps [start, start + num_steps): [num_steps, batch_size] int32.
 

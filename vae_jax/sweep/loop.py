@@ -22,7 +22,7 @@ import numpy as np
 
 from vae_jax import checkpoint, config_check, resume
 from vae_jax.data import batch_indices
-from vae_jax.data.pipeline import chunk_data, is_lazy
+from vae_jax.data.pipeline import is_lazy, member_chunk_data
 from vae_jax.distributed import is_writer
 from vae_jax.errors import ConfigError, Interrupted
 from vae_jax.experiment import make_validator
@@ -202,11 +202,8 @@ class _SweepLoop:
             t_chunk, first = time.time(), step
             with timings.phase("train steps"):
                 if lazy:  # every member's rows (padded: one size) from one rendered array
-                    rows = np.asarray(idx)  # [M, ...]
-                    # Members with one seed read the same rows: render them once.
-                    shared = len(rows) > 1 and bool((rows == rows[:1]).all())
-                    data, idx = chunk_data(self.dataset, rows[:1] if shared else rows)
-                    idx = np.broadcast_to(idx, rows.shape) if shared else idx
+                    # Members with one seed read the same rows: one rendered copy.
+                    data, idx = member_chunk_data(self.dataset, np.asarray(idx))
                     data, idx = jax.device_put(data), jnp.asarray(idx)
                 stacked, metrics = runner(stacked, data, idx, active, keys, hyper)
                 if before is not None:  # frozen members keep their state (not its step)
