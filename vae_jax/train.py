@@ -267,9 +267,10 @@ class _Loop:
                 self.mesh, {"image": self.dataset.train_x, "label": self.dataset.train_y}
             )
         step = int(state.step)
+        first_chunk = None  # (its step, data, rows): placed for compiling, used once after
         if step < tc.num_steps:  # compile once, ahead of the first chunk, and time it
-            train_data, rows = self._data(resident, self._indices(step))
-            seconds = self.run_chunk.compile(state, train_data, rows, self.train_key, self.hyper)
+            first_chunk = (step, *self._data(resident, self._indices(step)))
+            seconds = self.run_chunk.compile(state, *first_chunk[1:], self.train_key, self.hyper)
             timings.add("compile train step", seconds)
         last_saved = ckpt.latest_step()
         t0, done_at_t0 = time.time(), step
@@ -278,7 +279,11 @@ class _Loop:
             n = len(idx)
             t_chunk, first = time.time(), step
             with timings.phase("train steps"):
-                train_data, rows = self._data(resident, idx)
+                if first_chunk is not None and first_chunk[0] == step:
+                    train_data, rows = first_chunk[1:]  # not rendered or placed twice
+                else:
+                    train_data, rows = self._data(resident, idx)
+                first_chunk = None
                 state, metrics = self.run_chunk(state, train_data, rows, self.train_key, self.hyper)
                 metrics = {k: np.asarray(v).tolist() for k, v in jax.device_get(metrics).items()}
             step = int(state.step)

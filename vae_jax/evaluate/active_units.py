@@ -139,14 +139,14 @@ def active_units_per_layer(
         layer_means(graphdef, state, images_u8, jax.random.fold_in(key, i), batch_size=batch_size)
         for i in (0, 1)
     )
+    prior_vars = prior_variances(graphdef, state, prior_key)
     out = {}
     for name, a in first.items():
         a, b = np.asarray(a, np.float64), np.asarray(second[name], np.float64)
         if exact_means is not None and name in exact_means:
             a = b = np.asarray(exact_means[name], np.float64)
         variances = np.mean((a - a.mean(axis=0)) * (b - b.mean(axis=0)), axis=0)  # [D]
-        prior_var = prior_variance(graphdef, state, prior_key, name)
-        scale = 1.0 if prior_var is None else prior_var
+        scale = prior_vars.get(name, 1.0)
         out[name] = {
             "active_units": int(np.sum(variances / scale > threshold)),
             "num_dims": int(a.shape[-1]),
@@ -157,15 +157,23 @@ def active_units_per_layer(
 def prior_variance(
     graphdef, state, key: jax.Array, layer: str, num_samples: int = 10_000
 ) -> np.ndarray | None:
-    """Var_p(z_d) [D] of the prior's latent layer `layer`, from `num_samples` draws
+    """Var_p(z_d) [D] of the prior's latent layer `layer` (`prior_variances`)."""
+    return prior_variances(graphdef, state, key, num_samples).get(layer)
+
+
+def prior_variances(
+    graphdef, state, key: jax.Array, num_samples: int = 10_000
+) -> dict[str, np.ndarray]:
+    """Var_p(z_d) [D] of every latent layer, by name, from one set of `num_samples` draws
     (ancestral draws for a hierarchical model, whose lower layer's marginal is learned);
-    None for the one-layer standard normal, whose variance is exactly 1 (nothing drawn)."""
+    {} for a standard normal over independent layers, whose variance is exactly 1 (nothing
+    is drawn; a missing layer means 1)."""
     model = merge_model(graphdef, state)
     if isinstance(model.prior, StandardNormal) and not model.hierarchical:
-        return None
+        return {}
     draws = _prior_draws(graphdef, state, None, key, num_samples)
-    draws = draws[layer] if isinstance(draws, dict) else draws
-    return np.asarray(draws, np.float64).var(axis=0)
+    draws = draws if isinstance(draws, dict) else {"z": draws}
+    return {name: np.asarray(d, np.float64).var(axis=0) for name, d in draws.items()}
 
 
 def layer_names(graphdef, state, images_u8: np.ndarray) -> list[str]:

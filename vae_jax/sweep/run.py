@@ -95,15 +95,7 @@ def run_sweep(config, root: str, specs: list[str]) -> list[dict]:
                 ),
                 "The five disentanglement metrics of each member's encoder mean μ(x) against "
                 "the swept value ("
-                + "; ".join(
-                    sorted(
-                        {
-                            str(r.get("disentanglement_protocol_name"))
-                            for r in rows
-                            if r.get("mig") is not None
-                        }
-                    )
-                )
+                + "; ".join(summary.protocol_names(rows))
                 + "; sizes in sweep.json).",
             ),
             (

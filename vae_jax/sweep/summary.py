@@ -107,11 +107,11 @@ def notes(rows: list[dict]) -> list[str]:
         out.append(
             "KL: " + "; ".join(f"{how} for {', '.join(names)}" for how, names in by.items()) + "."
         )
-    names = {m["disentanglement_protocol_name"] for m in measured if m.get("mig") is not None}
+    names = protocol_names(measured)
     if names:
         out.append(
             "BetaVAE, FactorVAE, MIG, DCI disentanglement and SAP of μ(x): "
-            + "; ".join(sorted(str(n) for n in names))
+            + "; ".join(names)
             + " (sizes in sweep.json)."
         )
     if any(m.get("mi_saturated") for m in rows):
@@ -120,6 +120,13 @@ def notes(rows: list[dict]) -> list[str]:
             "so I(x;z) may be larger."
         )
     return out
+
+
+def protocol_names(rows: list[dict]) -> list[str]:
+    """The disentanglement protocols the measured rows used (sorted; [] where none)."""
+    return sorted(
+        {str(r.get("disentanglement_protocol_name")) for r in rows if r.get("mig") is not None}
+    )
 
 
 def row_cell(row: dict, key: str, fmt: str) -> str:
